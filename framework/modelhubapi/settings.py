@@ -1,0 +1,98 @@
+"""The engine's configuration: every environment variable it reads, in one place.
+
+Each value is read when asked for, not at import, so a test (or a process
+manager) can change the environment before starting a service. Defaults are
+the safe choice: loopback only, bounded sizes, private addresses refused.
+
+| variable                      | default                          | meaning |
+| ----------------------------- | -------------------------------- | ------- |
+| HOST                          | 127.0.0.1                        | address the web service binds |
+| PORT                          | 8080 (80 in the Docker image)    | port the web service binds |
+| MODELHUB_THREADS              | 8                                | request threads of the WSGI server |
+| MODELHUB_WORKING_DIR          | a per-process temporary folder   | scratch space for uploads and downloads |
+| MODELHUB_OUTPUT_DIR           | a per-process temporary folder   | where array outputs (HDF5) are written |
+| MODELHUB_DATA_DIR             | (none; /data in the Docker image)| extra folder multi-input JSON may name local files in |
+| MODELHUB_MAX_UPLOAD_MB        | 32                               | largest upload or download, in MiB |
+| MODELHUB_MAX_PIXELS           | 40000000                         | largest image, in pixels, checked before decoding |
+| MODELHUB_URL_TIMEOUT          | 10                               | seconds allowed for one URL download, in all |
+| MODELHUB_ALLOW_PRIVATE_URLS   | 0                                | 1 lets `fileurl` reach private and loopback hosts |
+| MODELHUB_MIRROR               | (none)                           | folders (os.pathsep-separated) searched for external files |
+| MODELHUB_VARIANT              | fp32                             | which model file a contributor package loads |
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from functools import cache
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _env_flag(name: str) -> bool:
+    return _env(name, "0").lower() in {"1", "true", "yes", "on"}
+
+
+@cache
+def _process_temp_dir(purpose: str) -> str:
+    """One private temporary folder per process and purpose, made on first use."""
+    return tempfile.mkdtemp(prefix=f"modelhub-{purpose}-")
+
+
+def host() -> str:
+    return _env("HOST", "127.0.0.1")
+
+
+def port() -> int:
+    return _env_int("PORT", 8080)
+
+
+def server_threads() -> int:
+    return _env_int("MODELHUB_THREADS", 8)
+
+
+def working_dir() -> str:
+    return _env("MODELHUB_WORKING_DIR", "") or _process_temp_dir("working")
+
+
+def output_dir() -> str:
+    return _env("MODELHUB_OUTPUT_DIR", "") or _process_temp_dir("output")
+
+
+def data_dir() -> str | None:
+    return _env("MODELHUB_DATA_DIR", "") or None
+
+
+def max_upload_bytes() -> int:
+    return _env_int("MODELHUB_MAX_UPLOAD_MB", 32) * 1024 * 1024
+
+
+def max_pixels() -> int:
+    return _env_int("MODELHUB_MAX_PIXELS", 40_000_000)
+
+
+def url_timeout() -> float:
+    return float(_env_int("MODELHUB_URL_TIMEOUT", 10))
+
+
+def allow_private_urls() -> bool:
+    return _env_flag("MODELHUB_ALLOW_PRIVATE_URLS")
+
+
+def mirror_dirs() -> list[str]:
+    return [path for path in _env("MODELHUB_MIRROR", "").split(os.pathsep) if path]
+
+
+def model_variant() -> str:
+    return _env("MODELHUB_VARIANT", "fp32")
