@@ -4,13 +4,15 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
+CONTAINER_CHECK ?= $(CURDIR)/../shared/tools/container-check.sh
+DOCKER ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 IMAGE  ?= $(shell $(PYTHON) -c "import json; print(json.load(open('init/init.json'))['docker_id'])" 2>/dev/null)
 
 export PYTHONPATH := $(CURDIR)/framework:$(CURDIR)/contrib_src
 
 .PHONY: install init run test lint bench notebook docker docker-check clean
 
-$(VENV)/.installed: requirements.txt requirements-build.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-build.txt requirements-notebook.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -31,8 +33,26 @@ run: install
 test: install
 	$(PY) -m pytest
 
+## lint: ruff on the code, hadolint on the Dockerfile
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
+	$(VENV)/bin/hadolint --failure-threshold warning Dockerfile
+
+## bench: the benchmark (ceiling, in-process pipeline, HTTP server), results in artifacts/
+bench: install
+	$(PY) -m benchmarks.run
+
+## notebook: the Jupyter sandbox on 127.0.0.1:8888, with a token
+notebook: install
+	cd contrib_src && $(CURDIR)/$(VENV)/bin/jupyter notebook --ip=127.0.0.1 --port=8888 --no-browser sandbox.ipynb
+
+## docker: build the image (podman when there is no Docker engine)
+docker: install
+	$(DOCKER) build -t $(IMAGE) .
+
+## docker-check: build the image with podman, run it, classify samples inside it, check it is not root
+docker-check: install
+	CHECK_CMD="$(CURDIR)/docker/smoke-test.sh" bash $(CONTAINER_CHECK) $(CURDIR)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis artifacts
