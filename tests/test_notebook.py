@@ -1,0 +1,37 @@
+"""The sandbox notebook runs top to bottom, as a user would open it, and shows predictions."""
+
+import os
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+CONTRIB_SRC = Path(__file__).resolve().parent.parent / "contrib_src"
+
+
+def test_sandbox_notebook_executes_and_shows_top5(squeezenet_ready, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(CONTRIB_SRC.parent / "framework"), str(CONTRIB_SRC)])
+    )
+    notebook = nbformat.read(CONTRIB_SRC / "sandbox.ipynb", as_version=4)
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(CONTRIB_SRC)}}
+    ).execute()
+
+    text = "\n".join(
+        output.get("text", "") + output.get("data", {}).get("text/plain", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    )
+    assert "bagel, beigel" in text
+    assert "Arabian camel" in text
+    images = [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if "image/png" in output.get("data", {})
+    ]
+    assert len(images) >= 4  # three classified samples and the network's view
