@@ -16,7 +16,10 @@ def test_sandbox_notebook_executes_and_shows_top5(squeezenet_ready, monkeypatch)
     )
     notebook = nbformat.read(CONTRIB_SRC / "sandbox.ipynb", as_version=4)
     NotebookClient(
-        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(CONTRIB_SRC)}}
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(CONTRIB_SRC)}},
     ).execute()
 
     text = "\n".join(
