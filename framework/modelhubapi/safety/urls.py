@@ -1,0 +1,320 @@
+"""The URL rule: SSRF-safe, bounded download of an http(s) URL given by a caller.
+
+ModelHub fetched any URL it was given (any scheme, internal hosts included) with no
+timeout and no size cap: a caller could make the server read its own metadata
+service or hang a request thread for ever. Here, for every hop:
+
+1. only `http`/`https`, no credentials, a host made of plain name characters;
+2. the host is resolved once (`resolve_host`) and *every* address must be public
+   (unless `settings.allow_private_urls()`), which covers every spelling of an
+   address (`127.1`, `0x7f000001`, `[::ffff:127.0.0.1]`, `localhost.`, ...)
+   because the check is made on what the name resolves to, not on how it is written;
+3. the connection goes to a checked address itself (no second lookup that DNS
+   rebinding could answer differently); TLS still verifies the certificate for the
+   name in the URL;
+4. at most `MAX_REDIRECTS` redirects, each hop checked from step 1 again;
+5. one deadline for the whole download (`settings.url_timeout()`), enforced on every
+   socket read and write, so a server dripping one byte at a time cannot stretch it;
+6. the body is streamed to a temporary file next to the destination under the size
+   cap (`settings.max_upload_bytes()`) and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import ipaddress
+import os
+import socket
+import ssl
+import string
+import tempfile
+import time
+from contextlib import suppress
+from typing import NamedTuple
+from urllib.parse import quote, urljoin, urlsplit
+
+from .. import settings
+from .errors import InputError
+
+MAX_REDIRECTS = 3
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_CHARACTERS = frozenset(string.ascii_lowercase + string.digits + "-.")
+_CHUNK_BYTES = 64 * 1024
+_USER_AGENT = "modelhub-engine"
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class _Target(NamedTuple):
+    """One hop of a download: where to connect and what to ask for."""
+
+    scheme: str
+    host: str
+    port: int
+    request_target: str
+
+
+def download(url: str, destination: str) -> None:
+    """Download an http(s) URL to `destination` (a file path), or raise InputError.
+
+    Scheme, credentials, host and every address the host resolves to are checked before
+    any connection (non-public addresses refused unless settings.allow_private_urls());
+    the connection goes to a checked address; at most MAX_REDIRECTS redirects, each hop
+    checked alike; settings.url_timeout() seconds in all; settings.max_upload_bytes() at
+    most (413 beyond). Messages are plain; no partial file is ever left behind.
+    """
+    deadline = time.monotonic() + settings.url_timeout()
+    try:
+        response = _follow_redirects(url, deadline)
+        try:
+            _save_body(response, destination)
+        finally:
+            response.close()
+    except TimeoutError:
+        raise InputError("The URL did not answer in time.") from None
+    except (OSError, http.client.HTTPException):
+        raise InputError("The URL could not be downloaded.") from None
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """The one DNS lookup of a hop: every address `host` resolves to, as text.
+
+    Kept as its own function so that tests can point a public-looking name at loopback
+    and watch the address rule hold on a redirect hop.
+    """
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def is_public_address(address: IPAddress) -> bool:
+    """True only for a globally routable unicast address, including any IPv4 address
+    embedded in it (IPv4-mapped, -compatible, 6to4, Teredo, NAT64), since connecting to
+    such an IPv6 form reaches the embedded IPv4 host."""
+    special = (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_unspecified
+        or address.is_reserved
+        or not address.is_global
+    )
+    if isinstance(address, ipaddress.IPv6Address):
+        special = special or address.is_site_local
+        return not special and all(is_public_address(inner) for inner in _embedded_ipv4(address))
+    return not special
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries and that a connection to it may reach."""
+    embedded = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    packed = address.packed
+    if packed[:12] == bytes(12) or packed[:12] == b"\x00\x64\xff\x9b" + bytes(8):
+        # IPv4-compatible (::a.b.c.d) and NAT64 well-known prefix (64:ff9b::a.b.c.d).
+        embedded.append(ipaddress.IPv4Address(packed[12:]))
+    return [inner for inner in embedded if inner is not None]
+
+
+def _follow_redirects(url: str, deadline: float) -> http.client.HTTPResponse:
+    """GET `url`, following at most MAX_REDIRECTS redirects; the final 2xx response, open."""
+    for _ in range(MAX_REDIRECTS + 1):
+        response = _get(_parse(url), deadline)
+        location = response.getheader("Location")
+        if response.status in _REDIRECT_STATUSES and location:
+            response.close()
+            url = urljoin(url, location.strip())
+            continue
+        if not 200 <= response.status < 300:
+            response.close()
+            raise InputError(f"The URL answered with HTTP status {response.status}.")
+        return response
+    raise InputError("Too many redirects.")
+
+
+def _parse(url: str) -> _Target:
+    """Split and vet a URL without touching the network.
+
+    Refused: other schemes, credentials (`http://public@127.0.0.1/` tricks), whitespace,
+    backslashes and control characters (which parsers disagree about), and hosts with
+    anything but name characters after IDNA encoding (percent-escapes, zone ids, ...).
+    """
+    if not isinstance(url, str) or any(not char.isprintable() or char in " \\" for char in url):
+        raise _not_allowed()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise _not_allowed() from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise InputError("Only http and https URLs are allowed.")
+    if parts.username is not None or parts.password is not None or not parts.hostname:
+        raise _not_allowed()
+    request_target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _Target(
+        scheme=scheme,
+        host=_normalise_host(parts.hostname),
+        port=port or _DEFAULT_PORTS[scheme],
+        # Only non-ASCII characters need escaping: whitespace and controls were refused above.
+        request_target=quote(request_target, safe=string.punctuation),
+    )
+
+
+def _normalise_host(hostname: str) -> str:
+    """An IP literal in its canonical form, or an IDNA-encoded lower-case name."""
+    try:
+        return str(ipaddress.ip_address(hostname))
+    except ValueError:
+        pass
+    try:
+        host = hostname.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise _not_allowed() from None
+    if not host or not set(host) <= _HOST_CHARACTERS:
+        raise _not_allowed()
+    return host
+
+
+def _not_allowed() -> InputError:
+    """One answer for every refused host, so it tells nothing about internal names."""
+    return InputError("URL not allowed: its host is unknown or not public.")
+
+
+def _checked_addresses(host: str, port: int) -> list[str]:
+    """Resolve once; refuse unless every address is public (or private ones are allowed)."""
+    try:
+        addresses = resolve_host(host, port)
+    except (OSError, UnicodeError):
+        raise _not_allowed() from None
+    if not addresses:
+        raise _not_allowed()
+    if not settings.allow_private_urls() and not all(
+        is_public_address(ipaddress.ip_address(address)) for address in addresses
+    ):
+        raise _not_allowed()
+    return addresses
+
+
+def _get(target: _Target, deadline: float) -> http.client.HTTPResponse:
+    """Send one GET to a checked address of `target`; the response with its headers read."""
+    addresses = _checked_addresses(target.host, target.port)
+    stream = _DeadlineStream(_connect(target, addresses, deadline), deadline)
+    try:
+        stream.sendall(_request_bytes(target))
+        response = http.client.HTTPResponse(stream, method="GET")  # type: ignore[arg-type]
+        response.begin()
+    except BaseException:
+        stream.close()
+        raise
+    return response
+
+
+def _connect(target: _Target, addresses: list[str], deadline: float) -> socket.socket:
+    """Connect to the first checked address that answers; TLS verified against the URL's name."""
+    error: OSError = ConnectionError("no address")
+    for address in addresses:
+        try:
+            sock = socket.create_connection((address, target.port), timeout=_remaining(deadline))
+        except OSError as exc:
+            error = exc
+            continue
+        if target.scheme == "http":
+            return sock
+        try:
+            sock.settimeout(_remaining(deadline))
+            return ssl.create_default_context().wrap_socket(sock, server_hostname=target.host)
+        except BaseException:
+            sock.close()
+            raise
+    raise error
+
+
+def _request_bytes(target: _Target) -> bytes:
+    """The request, written out: `Host` is the URL's name (the socket goes to its address)."""
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    if target.port != _DEFAULT_PORTS[target.scheme]:
+        host = f"{host}:{target.port}"
+    lines = [
+        f"GET {target.request_target} HTTP/1.1",
+        f"Host: {host}",
+        f"User-Agent: {_USER_AGENT}",
+        "Accept: */*",
+        "Accept-Encoding: identity",
+        "Connection: close",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+
+
+def _remaining(deadline: float) -> float:
+    """Seconds left before `deadline`; TimeoutError once it has passed."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("deadline passed")
+    return remaining
+
+
+class _DeadlineStream(io.RawIOBase):
+    """A socket as http.client sees it, re-armed with the time left before every read
+    and write: a plain socket timeout restarts with each byte received, so a slow-drip
+    server could otherwise hold a download far past its deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        self._sock.settimeout(_remaining(self._deadline))
+        return self._sock.recv_into(buffer)
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.settimeout(_remaining(self._deadline))
+        self._sock.sendall(data)
+
+    def makefile(self, mode: str = "rb") -> io.BufferedReader:
+        """What http.client reads the response through (closing it closes the socket)."""
+        return io.BufferedReader(self)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._sock.close()
+        super().close()
+
+
+def _save_body(response: http.client.HTTPResponse, destination: str) -> None:
+    """Stream the body under the size cap to a temporary file beside `destination`,
+    then rename it into place; on any failure the temporary file is removed."""
+    limit = settings.max_upload_bytes()
+    if response.length is not None and response.length > limit:
+        raise _too_large(limit)
+    folder = os.path.dirname(os.path.abspath(destination))
+    handle, partial = tempfile.mkstemp(dir=folder, prefix=".download-", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            _copy_capped(response, file, limit)
+        os.replace(partial, destination)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise
+
+
+def _copy_capped(response: http.client.HTTPResponse, file: io.BufferedWriter, limit: int) -> None:
+    """Copy the body chunk by chunk (one socket read each), refusing past `limit` bytes."""
+    received = 0
+    while chunk := response.read1(_CHUNK_BYTES):
+        received += len(chunk)
+        if received > limit:
+            raise _too_large(limit)
+        file.write(chunk)
+    if response.length:
+        raise InputError("The download was incomplete.")
+
+
+def _too_large(limit: int) -> InputError:
+    return InputError(f"The file is larger than the {limit // (1024 * 1024)} MB limit.", 413)

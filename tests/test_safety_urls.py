@@ -1,0 +1,514 @@
+"""The URL rule (modelhubapi.safety.urls), against loopback servers only: a canary that
+records whether it was contacted, one that hangs, one that drips, one that never stops,
+redirect chains; plus a routed "public" name to check each hop and the pinned address."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from modelhubapi.safety import urls
+from modelhubapi.safety.errors import InputError
+from modelhubapi.safety.urls import download, is_public_address
+
+NOT_ALLOWED = "URL not allowed: its host is unknown or not public."
+BODY = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
+# A globally routable address the tests route to loopback (see `routed_public_name`).
+PUBLIC_IP = "93.184.215.14"
+PUBLIC_NAME = "public.example"
+# Long enough for an idle server's wait, short enough to end a forgotten one.
+SERVER_PATIENCE = 30
+
+
+class Server(ThreadingHTTPServer):
+    """A loopback HTTP server that counts connections and whose handlers can be stopped."""
+
+    daemon_threads = True
+
+    def __init__(self, routes: dict[str, Callable[[Handler], None]]):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.routes = routes
+        self.contacts = 0
+        self.requests: list[tuple[str, str | None]] = []
+        self.stopping = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def url(self, path: str, host: str = "127.0.0.1", scheme: str = "http") -> str:
+        return f"{scheme}://{host}:{self.port}{path}"
+
+    def get_request(self):
+        request = super().get_request()
+        self.contacts += 1
+        return request
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that gave up mid-answer is what these tests are about: not an error."""
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Server
+
+    def do_GET(self) -> None:
+        self.server.requests.append((self.path, self.headers.get("Host")))
+        route = self.server.routes.get(self.path.split("?")[0], not_found)
+        with suppress(BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            route(self)
+
+    def log_message(self, format, *args) -> None:
+        """Quiet: the tests assert on what matters."""
+
+    def answer(self, status: int, body: bytes = b"", **headers: str) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def not_found(handler: Handler) -> None:
+    handler.answer(404, b"no such thing")
+
+
+def ok(handler: Handler) -> None:
+    handler.answer(200, BODY, Content_Type="image/png")
+
+
+def hang(handler: Handler) -> None:
+    handler.server.stopping.wait(SERVER_PATIENCE)
+
+
+def drip_body(handler: Handler) -> None:
+    """Headers at once, then one byte of body every 50 ms: no read ever times out."""
+    handler.send_response(200)
+    handler.end_headers()
+    while not handler.server.stopping.wait(0.05):
+        handler.wfile.write(b"x")
+        handler.wfile.flush()
+
+
+def drip_headers(handler: Handler) -> None:
+    handler.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+    while not handler.server.stopping.wait(0.05):
+        handler.wfile.write(b"x")
+        handler.wfile.flush()
+
+
+def endless(handler: Handler) -> None:
+    """200 with no length, then data until the client goes away."""
+    handler.send_response(200)
+    handler.end_headers()
+    chunk = bytes(64 * 1024)
+    while not handler.server.stopping.is_set():
+        handler.wfile.write(chunk)
+
+
+def huge_length(handler: Handler) -> None:
+    """Declares 10 GiB, then sends nothing: only refusing on the header is quick."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(10 * 1024**3))
+    handler.end_headers()
+    handler.wfile.flush()
+    handler.server.stopping.wait(SERVER_PATIENCE)
+
+
+def short_body(handler: Handler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Length", "1000")
+    handler.end_headers()
+    handler.wfile.write(b"only ten b")
+    handler.close_connection = True
+
+
+def redirect_to(location: str, status: int = 302) -> Callable[[Handler], None]:
+    return lambda handler: handler.answer(status, Location=location)
+
+
+def hops(count: int) -> dict[str, Callable[[Handler], None]]:
+    """/hop/N redirects (relative Location) to /hop/N-1; /hop/0 is the file."""
+    routes = {f"/hop/{n}": redirect_to(f"/hop/{n - 1}", 301 + n % 3) for n in range(1, count + 1)}
+    return {**routes, "/hop/0": ok}
+
+
+@contextmanager
+def serving(routes: dict[str, Callable[[Handler], None]], tls: ssl.SSLContext | None = None):
+    server = Server(routes)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def canary() -> Iterator[Server]:
+    with serving({"/": ok}) as server:
+        yield server
+
+
+@pytest.fixture
+def private_refused(monkeypatch):
+    monkeypatch.delenv("MODELHUB_ALLOW_PRIVATE_URLS", raising=False)
+
+
+@pytest.fixture
+def private_allowed(monkeypatch):
+    monkeypatch.setenv("MODELHUB_ALLOW_PRIVATE_URLS", "1")
+
+
+@pytest.fixture
+def destination(tmp_path) -> str:
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    return str(folder / "file.bin")
+
+
+def refused(url: str, destination: str) -> InputError:
+    """Download must fail with a 4xx and leave nothing at all in the destination folder."""
+    with pytest.raises(InputError) as caught:
+        download(url, destination)
+    assert 400 <= caught.value.status < 500
+    assert os.listdir(os.path.dirname(destination)) == []
+    return caught.value
+
+
+# --- the address rule: every spelling of a private host refused before any connection ----
+
+PRIVATE_SPELLINGS = [
+    "http://127.0.0.1:{port}/",
+    "http://127.1:{port}/",
+    "http://127.0.1:{port}/",
+    "http://2130706433:{port}/",
+    "http://0x7f000001:{port}/",
+    "http://0x7f.0.0.1:{port}/",
+    "http://017700000001:{port}/",
+    "http://0177.0.0.1:{port}/",
+    "http://127.0.0.1.:{port}/",
+    "http://[::ffff:127.0.0.1]:{port}/",
+    "http://[::ffff:7f00:1]:{port}/",
+    "http://[0:0:0:0:0:ffff:127.0.0.1]:{port}/",
+    "http://[::127.0.0.1]:{port}/",
+    "http://[::1]:{port}/",
+    "http://[::]:{port}/",
+    "http://[2002:7f00:1::]:{port}/",
+    "http://[64:ff9b::7f00:1]:{port}/",
+    "http://localhost:{port}/",
+    "http://localhost.:{port}/",
+    "http://LOCALHOST:{port}/",
+    "http://LocalHost.:{port}/",
+    "HTTP://127.0.0.1:{port}/",
+    "http://0.0.0.0:{port}/",
+    "http://0:{port}/",
+    "http://%6c%6f%63%61%6c%68%6f%73%74:{port}/",
+    "http://%31%32%37.0.0.1:{port}/",
+    "http://public.example@127.0.0.1:{port}/",
+    "http://public.example:secret@127.0.0.1:{port}/",
+    "http://127.0.0.1:{port}@public.example/",
+    "http://127.0.0.1:{port}\\@public.example/",
+    "http://127.0.0.1:{port}#@public.example/",
+    " http://127.0.0.1:{port}/",
+    "http://127.0.0.1:{port}/\r\nX-Injected: 1",
+    "http://127.0.0.1\t:{port}/",
+    "http://127.0.0.1%00.public.example:{port}/",
+    "http://[::ffff:127.0.0.1%25lo]:{port}/",
+    "http://169.254.169.254:{port}/",
+    "http://10.0.0.1:{port}/",
+    "http://192.168.0.1:{port}/",
+    "http://100.64.0.1:{port}/",
+    "http://224.0.0.1:{port}/",
+    "http://255.255.255.255:{port}/",
+    "http://[fe80::1]:{port}/",
+    "http://[fc00::1]:{port}/",
+    "http://[fec0::1]:{port}/",
+]
+
+
+def test_every_spelling_of_a_private_host_is_refused_unconnected(
+    canary, private_refused, destination
+):
+    for spelling in PRIVATE_SPELLINGS:
+        error = refused(spelling.format(port=canary.port), destination)
+        assert (error.status, error.message) == (400, NOT_ALLOWED), spelling
+    assert canary.contacts == 0
+
+
+def test_the_canary_does_answer_when_private_urls_are_allowed(canary, private_allowed, destination):
+    """Without this, the test above could pass against a dead canary."""
+    download(canary.url("/"), destination)
+    assert canary.contacts == 1
+    with open(destination, "rb") as file:
+        assert file.read() == BODY
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://example.org/file.png",
+        "gopher://127.0.0.1:70/",
+        "data:image/png;base64,iVBORw0KGgo=",
+        "javascript:alert(1)",
+        "dict://127.0.0.1:11211/stat",
+        "//example.org/file.png",
+        "example.org/file.png",
+        "",
+    ],
+)
+def test_only_http_and_https(private_allowed, destination, url):
+    assert refused(url, destination).message == "Only http and https URLs are allowed."
+
+
+@pytest.mark.parametrize("url", ["http://", "http:///path", "http://:80/", "http://a:99999/"])
+def test_urls_without_a_usable_host_are_refused(private_allowed, destination, url):
+    assert refused(url, destination).message == NOT_ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("93.184.215.14", True),
+        ("2606:4700:4700::1111", True),
+        ("2002:808:808::1", True),  # 6to4 of a public address
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.251", False),
+        ("240.0.0.1", False),
+        ("255.255.255.255", False),
+        ("192.0.2.1", False),
+        ("::1", False),
+        ("::", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:8.8.8.8", False),  # IPv4-mapped forms are never needed from DNS
+        ("::127.0.0.1", False),
+        ("2002:7f00:1::1", False),  # 6to4 of loopback
+        ("2002:a9fe:a9fe::1", False),  # 6to4 of the metadata address
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of the metadata address
+        ("fe80::1", False),
+        ("fec0::1", False),
+        ("fc00::1", False),
+        ("ff02::1", False),
+    ],
+)
+def test_public_address_table(address, public):
+    assert is_public_address(ipaddress.ip_address(address)) is public
+
+
+# --- a public-looking name routed to loopback: hop checking and address pinning ------------
+
+
+@pytest.fixture
+def routed_public_name(monkeypatch, private_refused):
+    """`public.example` resolves (through the module's one lookup) to PUBLIC_IP, and
+    connections to PUBLIC_IP are routed to loopback. Records every lookup and connection."""
+    lookups: list[str] = []
+    connections: list[str] = []
+    real_resolve = urls.resolve_host
+    real_connect = socket.create_connection
+
+    def resolve(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return [PUBLIC_IP] if host == PUBLIC_NAME else real_resolve(host, port)
+
+    def connect(address, *args, **kwargs):
+        connections.append(address[0])
+        target = "127.0.0.1" if address[0] == PUBLIC_IP else address[0]
+        return real_connect((target, address[1]), *args, **kwargs)
+
+    monkeypatch.setattr(urls, "resolve_host", resolve)
+    monkeypatch.setattr(socket, "create_connection", connect)
+    return lookups, connections
+
+
+def test_one_lookup_per_hop_and_the_connection_goes_to_the_checked_address(
+    routed_public_name, destination
+):
+    lookups, connections = routed_public_name
+    with serving({"/file": ok}) as server:
+        download(server.url("/file", host=PUBLIC_NAME), destination)
+        assert server.requests == [("/file", f"{PUBLIC_NAME}:{server.port}")]
+    assert lookups == [PUBLIC_NAME]
+    assert connections == [PUBLIC_IP]
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://127.0.0.1:{port}/",
+        "http://localhost:{port}/",
+        "http://[::ffff:127.0.0.1]:{port}/",
+        "http://2130706433:{port}/",
+    ],
+)
+def test_a_redirect_to_a_private_host_is_refused(routed_public_name, canary, destination, location):
+    with serving({"/go": redirect_to(location.format(port=canary.port))}) as server:
+        error = refused(server.url("/go", host=PUBLIC_NAME), destination)
+        assert server.contacts == 1
+    assert error.message == NOT_ALLOWED
+    assert canary.contacts == 0
+
+
+def test_a_redirect_to_another_scheme_is_refused(routed_public_name, destination):
+    with serving({"/go": redirect_to("file:///etc/passwd")}) as server:
+        error = refused(server.url("/go", host=PUBLIC_NAME), destination)
+    assert error.message == "Only http and https URLs are allowed."
+
+
+# --- redirects, statuses, sizes, deadlines (private URLs allowed: the canary is loopback) ---
+
+
+def test_three_redirects_are_followed(private_allowed, destination):
+    with serving(hops(3)) as server:
+        download(server.url("/hop/3"), destination)
+        assert [path for path, _ in server.requests] == ["/hop/3", "/hop/2", "/hop/1", "/hop/0"]
+    with open(destination, "rb") as file:
+        assert file.read() == BODY
+
+
+def test_a_fourth_redirect_is_refused(private_allowed, destination):
+    with serving(hops(4)) as server:
+        assert refused(server.url("/hop/4"), destination).message == "Too many redirects."
+        assert server.contacts == 4
+
+
+def test_a_redirect_loop_ends(private_allowed, destination):
+    with serving({"/loop": redirect_to("/loop", 307)}) as server:
+        assert refused(server.url("/loop"), destination).message == "Too many redirects."
+
+
+@pytest.mark.parametrize("status", [304, 401, 404, 500])
+def test_non_2xx_answers_are_refused_plainly(private_allowed, destination, status):
+    routes = {"/x": lambda handler: handler.answer(status, b"internal detail at 10.0.0.5")}
+    with serving(routes) as server:
+        error = refused(server.url("/x"), destination)
+    assert error.message == f"The URL answered with HTTP status {status}."
+
+
+def test_a_successful_download_replaces_the_destination(private_allowed, destination):
+    with open(destination, "wb") as file:
+        file.write(b"old content")
+    with serving({"/file": ok}) as server:
+        download(server.url("/file?version=2"), destination)
+        assert server.requests[0][0] == "/file?version=2"
+    assert os.listdir(os.path.dirname(destination)) == ["file.bin"]
+    with open(destination, "rb") as file:
+        assert file.read() == BODY
+
+
+def test_a_declared_length_over_the_cap_is_refused_at_once(
+    private_allowed, destination, monkeypatch
+):
+    """The server then sends nothing: a refusal before the deadline proves it came from
+    the header, not from reading."""
+    monkeypatch.setenv("MODELHUB_URL_TIMEOUT", "30")
+    with serving({"/big": huge_length}) as server:
+        error = refused(server.url("/big"), destination)
+    assert (error.status, error.message) == (413, "The file is larger than the 32 MB limit.")
+
+
+def test_an_endless_stream_is_cut_at_the_cap(private_allowed, destination, monkeypatch):
+    monkeypatch.setenv("MODELHUB_MAX_UPLOAD_MB", "1")
+    with serving({"/endless": endless}) as server:
+        error = refused(server.url("/endless"), destination)
+    assert (error.status, error.message) == (413, "The file is larger than the 1 MB limit.")
+
+
+def test_a_body_shorter_than_declared_is_refused(private_allowed, destination):
+    with serving({"/short": short_body}) as server:
+        assert refused(server.url("/short"), destination).message == "The download was incomplete."
+
+
+def test_a_closed_port_is_refused_plainly(private_allowed, destination):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    error = refused(f"http://127.0.0.1:{port}/", destination)
+    assert error.message == "The URL could not be downloaded."
+
+
+@pytest.mark.parametrize("route", [hang, drip_headers, drip_body], ids=lambda route: route.__name__)
+def test_the_deadline_covers_the_whole_download(private_allowed, destination, monkeypatch, route):
+    """A silent server, and servers dripping a byte every 50 ms (so that no single read
+    ever times out): all end at the deadline, far before the servers would stop."""
+    monkeypatch.setenv("MODELHUB_URL_TIMEOUT", "1")
+    with serving({"/slow": route}) as server:
+        started = time.monotonic()
+        error = refused(server.url("/slow"), destination)
+        elapsed = time.monotonic() - started
+    assert error.message == "The URL did not answer in time."
+    assert elapsed < SERVER_PATIENCE / 3
+
+
+# --- https: the socket goes to the checked address, TLS verifies the URL's name ------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[str, str]:
+    """A self-signed certificate for PUBLIC_NAME (made with the openssl command)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "1", "-subj", f"/CN={PUBLIC_NAME}",
+            "-addext", f"subjectAltName=DNS:{PUBLIC_NAME}", "-keyout", key, "-out", cert,
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(certificate, monkeypatch) -> Iterator[tuple[Server, list[str | None]]]:
+    """An https server for PUBLIC_NAME, trusted through SSL_CERT_FILE; records SNI names."""
+    cert, key = certificate
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server_names: list[str | None] = []
+    context.sni_callback = lambda _socket, name, _context: server_names.append(name)
+    with serving({"/file": ok}, tls=context) as server:
+        yield server, server_names
+
+
+def test_https_connects_to_the_checked_address_with_sni(
+    routed_public_name, tls_server, destination
+):
+    server, server_names = tls_server
+    lookups, connections = routed_public_name
+    download(server.url("/file", host=PUBLIC_NAME, scheme="https"), destination)
+    assert (lookups, connections, server_names) == ([PUBLIC_NAME], [PUBLIC_IP], [PUBLIC_NAME])
+    with open(destination, "rb") as file:
+        assert file.read() == BODY
+
+
+def test_https_refuses_a_certificate_for_another_name(tls_server, private_allowed, destination):
+    server, _ = tls_server
+    error = refused(server.url("/file", host="localhost", scheme="https"), destination)
+    assert error.message == "The URL could not be downloaded."
