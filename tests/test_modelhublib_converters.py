@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from PIL import Image
+
 from modelhublib.imageconverters import (
     DEFAULT_CHAIN,
     ImageConverter,
@@ -10,7 +12,6 @@ from modelhublib.imageconverters import (
     PilToNumpyConverter,
     SitkToNumpyConverter,
 )
-from PIL import Image
 
 
 class Doubler(ImageConverter):

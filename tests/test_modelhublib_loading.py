@@ -12,6 +12,8 @@ import sys
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from PIL import Image
+
 from modelhublib.imageloaders import (
     DEFAULT_CHAIN,
     ImageLoader,
@@ -20,7 +22,6 @@ from modelhublib.imageloaders import (
     SitkImageLoader,
 )
 from modelhublib.processor import ImageProcessorBase
-from PIL import Image
 
 RAMP = np.tile(np.array([50, 100, 150, 200], dtype=np.uint8), (2, 1))
 RAMP_AS_MODEL_INPUT = [[[[50.0, 100.0, 150.0, 200.0], [50.0, 100.0, 150.0, 200.0]]]]

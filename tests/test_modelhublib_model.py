@@ -1,6 +1,7 @@
 """ModelBase: the one method the engine calls on a contributor's model."""
 
 import pytest
+
 from modelhublib.model import ModelBase
 
 

@@ -4,20 +4,22 @@ Each value is read when asked for, not at import, so a test (or a process
 manager) can change the environment before starting a service. Defaults are
 the safe choice: loopback only, bounded sizes, private addresses refused.
 
-| variable                      | default                          | meaning |
-| ----------------------------- | -------------------------------- | ------- |
-| HOST                          | 127.0.0.1                        | address the web service binds |
-| PORT                          | 8080 (80 in the Docker image)    | port the web service binds |
-| MODELHUB_THREADS              | 8                                | request threads of the WSGI server |
-| MODELHUB_WORKING_DIR          | a per-process temporary folder   | scratch space for uploads and downloads |
-| MODELHUB_OUTPUT_DIR           | a per-process temporary folder   | where array outputs (HDF5) are written |
-| MODELHUB_DATA_DIR             | (none; /data in the Docker image)| extra folder multi-input JSON may name local files in |
-| MODELHUB_MAX_UPLOAD_MB        | 32                               | largest upload or download, in MiB |
-| MODELHUB_MAX_PIXELS           | 40000000                         | largest image, in pixels, checked before decoding |
-| MODELHUB_URL_TIMEOUT          | 10                               | seconds allowed for one URL download, in all |
-| MODELHUB_ALLOW_PRIVATE_URLS   | 0                                | 1 lets `fileurl` reach private and loopback hosts |
-| MODELHUB_MIRROR               | (none)                           | folders (os.pathsep-separated) searched for external files |
-| MODELHUB_VARIANT              | fp32                             | which model file a contributor package loads |
+Variables (default, meaning):
+- HOST (127.0.0.1; 0.0.0.0 in the image): address the web service binds.
+- PORT (8080; 80 in the image): port the web service binds.
+- MODELHUB_THREADS (8): request threads of the WSGI server.
+- MODELHUB_WORKING_DIR (a per-process temporary folder; /working in the image):
+  scratch space for uploads and downloads.
+- MODELHUB_OUTPUT_DIR (a per-process temporary folder; /output in the image):
+  where array outputs (HDF5) are written.
+- MODELHUB_DATA_DIR (none; /data in the image): a folder besides sample_data/
+  that multi-input JSON may name local files in.
+- MODELHUB_MAX_UPLOAD_MB (32): largest upload or download, in MiB.
+- MODELHUB_MAX_PIXELS (40000000): largest image, in pixels, read from its header.
+- MODELHUB_URL_TIMEOUT (10): seconds allowed for one URL download, in all.
+- MODELHUB_ALLOW_PRIVATE_URLS (0): 1 lets URLs reach private and loopback hosts.
+- MODELHUB_MIRROR (none): folders, separated by os.pathsep, searched for external files.
+- MODELHUB_VARIANT (fp32): which model file a contributor package loads.
 """
 
 from __future__ import annotations
