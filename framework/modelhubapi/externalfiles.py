@@ -1,0 +1,343 @@
+"""The init step: put a contributor package's external files in place, verified, then build.
+
+ModelHub packages list files too big for git in `init/init.json` under
+`external_contrib_files`, each with ModelHub's keys `src_url` and `dest_file_path` (relative to
+the folder holding `init/`; ModelHub writes it with a leading "/"). This engine also requires a
+`sha256` per file: a model that silently runs on a wrong or damaged file is worse than one that
+does not start.
+
+For each file: a destination that already has the right SHA-256 is left alone (not even
+rewritten, so a second run changes nothing); otherwise the file is taken from a mirror folder
+(`MODELHUB_MIRROR`, searched recursively by file name: offline set-ups and CI) or downloaded
+(http/https only, socket timeout, size cap). Bytes are hashed while they are written to a
+temporary file beside the destination, which replaces the destination only when the hash
+matches (fsync, then os.replace): a wrong checksum or a broken download leaves nothing
+half-written and names the file in the error.
+
+Convention: when the package ships `build.py` next to `inference.py`, its `main()` runs after
+the files are in place, to derive model files from the fetched ones (e.g. an ONNX model from
+published weights). It must be idempotent itself; it runs in this process with the package
+folder on sys.path, as the package's own code does when it is served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import importlib.util
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from tqdm import tqdm
+
+from modelhubapi import settings
+
+# Generous: ModelHub models reach a few hundred MB. It bounds a server that streams forever.
+MAX_DOWNLOAD_BYTES = 4 * 1024**3
+_CHUNK = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class InitError(Exception):
+    """The init step failed: init.json invalid, a file not obtainable, or build.py failed.
+
+    The message names the file concerned."""
+
+
+@dataclass(frozen=True)
+class ExternalFile:
+    url: str
+    sha256: str
+    dest: str  # absolute path
+    label: str  # dest_file_path as written in init.json, for messages
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """File names to look for in mirror folders: the upstream name, then the local one."""
+        upstream = os.path.basename(urllib.parse.unquote(urllib.parse.urlsplit(self.url).path))
+        local = os.path.basename(self.dest)
+        return tuple(dict.fromkeys(name for name in (upstream, local) if name))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    file: ExternalFile
+    source: str  # "present", "mirror" or "download"
+    origin: str = ""  # mirror path or URL the file came from
+
+
+# --- init.json -------------------------------------------------------------------------------
+
+
+def load_manifest(init_json: str) -> list[ExternalFile]:
+    """The external files of an init.json; destinations are resolved against its package root."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(init_json)))
+    try:
+        with open(init_json, encoding="utf-8") as handle:
+            entries = json.load(handle).get("external_contrib_files", [])
+    except (OSError, ValueError, AttributeError) as error:
+        raise InitError(f"Cannot read {init_json}: {error}") from None
+    if not isinstance(entries, list):
+        raise InitError(f"{init_json}: external_contrib_files must be a list")
+    return [_parse_entry(entry, root, init_json) for entry in entries]
+
+
+def _parse_entry(entry: object, root: str, init_json: str) -> ExternalFile:
+    if not isinstance(entry, dict) or not all(
+        isinstance(entry.get(key), str) for key in ("src_url", "dest_file_path", "sha256")
+    ):
+        raise InitError(
+            f"{init_json}: each external file needs string fields src_url, dest_file_path and "
+            f"sha256, got {entry!r}"
+        )
+    label = entry["dest_file_path"]
+    sha256 = entry["sha256"].lower()
+    if not _SHA256.fullmatch(sha256):
+        raise InitError(f"{label}: sha256 must be 64 hexadecimal digits")
+    dest = os.path.normpath(os.path.join(root, label.lstrip("/")))
+    if os.path.commonpath([root, dest]) != root or dest == root:
+        raise InitError(f"{label}: destination must be a file inside {root}")
+    return ExternalFile(entry["src_url"], sha256, dest, label.lstrip("/"))
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_output(dest: str) -> Iterator[BinaryIO]:
+    """A temporary file beside `dest` that replaces it only if the block finishes cleanly.
+
+    Same folder, so os.replace is an atomic rename; fsync before it so a crash cannot leave
+    a complete-looking but empty file; the folder is fsynced after so the rename persists.
+    """
+    folder = os.path.dirname(dest)
+    os.makedirs(folder, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it 0600; a service user must read it
+        os.replace(temporary, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    directory = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def write_atomically(dest: str, data: bytes) -> None:
+    """Replace `dest` with `data` atomically (for build hooks writing derived files)."""
+    with atomic_output(dest) as handle:
+        handle.write(data)
+
+
+class _ChecksumMismatch(Exception):
+    def __init__(self, actual: str):
+        super().__init__(f"SHA-256 {actual}")
+        self.actual = actual
+
+
+class _HashingWriter:
+    def __init__(self, target: BinaryIO):
+        self._target = target
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self._target.write(data)
+
+
+@contextlib.contextmanager
+def _verified_output(file: ExternalFile) -> Iterator[_HashingWriter]:
+    with atomic_output(file.dest) as handle:
+        writer = _HashingWriter(handle)
+        yield writer
+        actual = writer.digest.hexdigest()
+        if actual != file.sha256:
+            raise _ChecksumMismatch(actual)
+
+
+# --- sources ---------------------------------------------------------------------------------
+
+
+def _mirror_index(mirrors: Sequence[str]) -> dict[str, list[str]]:
+    """File name -> paths under the mirror folders, in mirror order then sorted path order."""
+    index: dict[str, list[str]] = {}
+    for mirror in mirrors:
+        for folder, subfolders, names in os.walk(os.path.abspath(mirror)):
+            subfolders.sort()
+            for name in sorted(names):
+                index.setdefault(name, []).append(os.path.join(folder, name))
+    return index
+
+
+def find_in_mirrors(name: str, mirrors: Sequence[str]) -> list[str]:
+    """Paths of files called `name` anywhere under the mirror folders, first match first."""
+    return _mirror_index(mirrors).get(name, [])
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a redirect to ftp://; the init step speaks http(s) only."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+            raise urllib.error.URLError(f"redirect to a non-http(s) URL refused: {newurl}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _download(file: ExternalFile, out: _HashingWriter, progress: bool) -> None:
+    if urllib.parse.urlsplit(file.url).scheme not in ("http", "https"):
+        raise ValueError("only http and https URLs are allowed")
+    opener = urllib.request.build_opener(_HttpOnlyRedirects)
+    request = urllib.request.Request(file.url, headers={"User-Agent": "modelhub-init"})
+    with opener.open(request, timeout=settings.url_timeout()) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        if total is not None and total > MAX_DOWNLOAD_BYTES:
+            raise ValueError(f"{total} bytes announced, more than the {MAX_DOWNLOAD_BYTES} cap")
+        received = 0
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            desc=os.path.basename(file.dest),
+            disable=not progress,
+            leave=False,
+        ) as bar:
+            while chunk := response.read(_CHUNK):
+                received += len(chunk)
+                if received > MAX_DOWNLOAD_BYTES:
+                    raise ValueError(f"more than the {MAX_DOWNLOAD_BYTES} bytes cap")
+                out.write(chunk)
+                bar.update(len(chunk))
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        return str(error.reason)
+    return str(error) or type(error).__name__
+
+
+def _fetch(file: ExternalFile, mirror_index: dict[str, list[str]], progress: bool) -> Outcome:
+    """Put a verified copy at `file.dest`: from the first mirror copy that matches, else the URL."""
+    problems = []
+    for name in file.names:
+        for candidate in mirror_index.get(name, []):
+            try:
+                with open(candidate, "rb") as source, _verified_output(file) as out:
+                    shutil.copyfileobj(source, out, _CHUNK)
+            except _ChecksumMismatch as mismatch:
+                problems.append(f"mirror copy {candidate} has {mismatch}")
+                continue
+            except OSError as error:
+                problems.append(f"copying mirror file {candidate} failed ({error.strerror})")
+                continue
+            return Outcome(file, "mirror", candidate)
+    if not problems:
+        problems.append("not found in the mirror folders (MODELHUB_MIRROR)")
+    try:
+        with _verified_output(file) as out:
+            _download(file, out, progress)
+    except _ChecksumMismatch as mismatch:
+        problems.append(f"download from {file.url} has {mismatch}")
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        problems.append(f"download from {file.url} failed: {_describe(error)}")
+    else:
+        return Outcome(file, "download", file.url)
+    raise InitError(
+        f"{file.label}: no copy with the expected SHA-256 {file.sha256}: " + "; ".join(problems)
+    )
+
+
+def ensure_files(
+    files: Sequence[ExternalFile], mirrors: Sequence[str] | None = None, progress: bool = True
+) -> list[Outcome]:
+    """Make every destination hold its verified file; see the module docstring for the order.
+
+    With `progress`, downloads show a progress bar and each fetched file a line on stderr;
+    nothing is printed for files already in place. `mirrors` defaults to
+    settings.mirror_dirs() (relative paths are relative to the current directory, as for any
+    path given in the environment).
+    """
+    mirrors = settings.mirror_dirs() if mirrors is None else mirrors
+    index: dict[str, list[str]] | None = None
+    outcomes = []
+    for file in files:
+        if os.path.isfile(file.dest) and file_sha256(file.dest) == file.sha256:
+            outcomes.append(Outcome(file, "present"))
+            continue
+        if index is None:  # walk the mirrors only when something is actually missing
+            index = _mirror_index(mirrors)
+        outcome = _fetch(file, index, progress)
+        if progress:
+            tqdm.write(f"fetched {file.label} from {outcome.origin}", file=sys.stderr)
+        outcomes.append(outcome)
+    return outcomes
+
+
+# --- build hook ------------------------------------------------------------------------------
+
+
+def run_build_hook(contrib_dir: str) -> bool:
+    """Run `<contrib_dir>/build.py`'s main() if the package has one; True if it ran."""
+    path = os.path.join(contrib_dir, "build.py")
+    if not os.path.isfile(path):
+        return False
+    contrib_dir = os.path.abspath(contrib_dir)
+    if contrib_dir not in sys.path:
+        sys.path.insert(0, contrib_dir)
+    spec = importlib.util.spec_from_file_location("modelhub_contrib_build", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        module.main()
+    except Exception as error:
+        raise InitError(f"{path} failed: {error}") from error
+    return True
+
+
+def default_init_json(contrib_dir: str) -> str:
+    """ModelHub's layout: init/init.json beside the contrib_src folder."""
+    return os.path.join(os.path.dirname(os.path.abspath(contrib_dir)), "init", "init.json")
+
+
+def run_init(
+    contrib_dir: str,
+    init_json: str | None = None,
+    mirrors: Sequence[str] | None = None,
+    build: bool = True,
+    progress: bool = True,
+) -> list[Outcome]:
+    """The whole init step: external files, then the package's build hook."""
+    manifest = load_manifest(init_json or default_init_json(contrib_dir))
+    outcomes = ensure_files(manifest, mirrors, progress)
+    if build:
+        run_build_hook(contrib_dir)
+    return outcomes
