@@ -1,0 +1,69 @@
+"""Where each model variant lives, and whether a built file still matches its inputs.
+
+Variants (fp32 by default; others such as an int8 or a compact build) sit side by side in
+`model/`: fp32 is `model.onnx`, the name ModelHub's tools and viewer expect, and any other
+variant is `model_<variant>.onnx`. A built file records in its ONNX metadata the SHA-256 of
+the weights it came from and of the builder code that made it; the init step rebuilds only
+when either differs, which keeps `make install` idempotent and quick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from types import ModuleType
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODEL_DIR = os.path.join(os.path.dirname(HERE), "model")
+DEFAULT_VARIANT = "fp32"
+_VARIANT_NAME = re.compile(r"[a-z0-9_]+")
+
+
+def model_filename(variant: str = DEFAULT_VARIANT) -> str:
+    """model.onnx for fp32, model_<variant>.onnx otherwise (variant: lower-case a-z, 0-9, _)."""
+    if not _VARIANT_NAME.fullmatch(variant):
+        raise ValueError(f"Invalid model variant {variant!r}: use lower-case letters, digits, _.")
+    return "model.onnx" if variant == DEFAULT_VARIANT else f"model_{variant}.onnx"
+
+
+def model_path(variant: str = DEFAULT_VARIANT, model_dir: str = MODEL_DIR) -> str:
+    return os.path.join(model_dir, model_filename(variant))
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_stamp(weights_path: str, builder_modules: Iterable[ModuleType]) -> dict[str, str]:
+    """Metadata identifying a build: the weights' SHA-256 and a digest of the builder sources.
+
+    Hashing the source files means any change to the builder code forces a rebuild; nobody has
+    to remember to bump a version number.
+    """
+    code = hashlib.sha256()
+    for module in builder_modules:
+        with open(module.__file__, "rb") as handle:
+            code.update(handle.read())
+    return {
+        "squeezenet.weights_sha256": file_sha256(weights_path),
+        "squeezenet.builder_sha256": code.hexdigest(),
+    }
+
+
+def is_up_to_date(path: str, stamp: Mapping[str, str]) -> bool:
+    """True when `path` is a readable ONNX file whose metadata holds every entry of `stamp`."""
+    import onnx  # build-time dependency only; inference never calls this
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load(path)
+    except (OSError, DecodeError):
+        return False
+    recorded = {prop.key: prop.value for prop in model.metadata_props}
+    return all(recorded.get(key) == value for key, value in stamp.items())
