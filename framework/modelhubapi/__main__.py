@@ -1,0 +1,5 @@
+"""`python -m modelhubapi ...`: the command line (see modelhubapi.cli)."""
+
+from modelhubapi.cli import main
+
+raise SystemExit(main())

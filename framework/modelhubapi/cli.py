@@ -1,0 +1,346 @@
+"""Command line: `python -m modelhubapi {init,predict,evaluate,serve}`.
+
+Each command works on one contributor package (`--contrib DIR`, by default the `contrib_src`
+folder beside `framework/`, which is also where the Docker image keeps it). Bad input gets a
+one-line message on stderr and exit status 1 (2 for a malformed command line, as argparse
+does), never a traceback. Progress bars go to stderr, results to stdout, so output can be
+piped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+from modelhubapi import externalfiles, settings, webservice
+from modelhubapi.pythonapi import ModelHubAPI
+from modelhubapi.safety.errors import InputError
+from modelhubapi.safety.files import check_input_file
+
+FRAMEWORK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CONTRIB_DIR = os.path.join(os.path.dirname(FRAMEWORK_DIR), "contrib_src")
+SYNSETS_NAME = "imagenet_synsets.txt"
+_IMAGENET_FILE = re.compile(r"(n\d{8})_.*\.jpe?g", re.IGNORECASE)
+
+
+class CliError(Exception):
+    """A problem to report in one line and exit with status 1."""
+
+
+# --- loading a package ----------------------------------------------------------------------
+
+
+def check_contrib_dir(contrib_dir: str) -> str:
+    """Absolute path of a contributor folder (one with inference.py and model/config.json)."""
+    contrib_dir = os.path.abspath(contrib_dir)
+    for required in ("inference.py", os.path.join("model", "config.json")):
+        if not os.path.isfile(os.path.join(contrib_dir, required)):
+            raise CliError(f"{contrib_dir} is not a ModelHub contributor folder (no {required}).")
+    return contrib_dir
+
+
+def load_model(contrib_dir: str) -> Any:
+    """The package's `inference.Model()`, imported as ModelHub's run.py would import it.
+
+    The working directory becomes the package folder, as in ModelHub's Docker image
+    (WORKDIR /contrib_src): existing packages open `model/...` relative to it. Callers turn
+    their own path arguments absolute first.
+    """
+    if contrib_dir not in sys.path:
+        sys.path.insert(0, contrib_dir)
+    os.chdir(contrib_dir)
+    try:
+        return importlib.import_module("inference").Model()
+    except Exception as error:
+        raise CliError(f"Could not load the model in {contrib_dir}: {error}") from None
+
+
+def _api(contrib_dir: str) -> ModelHubAPI:
+    return ModelHubAPI(load_model(contrib_dir), contrib_dir)
+
+
+def _accepted_formats(api: Any) -> list[str]:
+    io = api.get_model_io()
+    if "error" in io:
+        raise CliError(f"Cannot read the model's config: {io['error']}")
+    return io["input"].get("single", {}).get("format") or io["input"]["format"]
+
+
+def predict_file(api: Any, path: str, formats: list[str]) -> dict:
+    """`api.predict(path)` after the input-safety checks; `{"error": ...}` on bad input."""
+    if not os.path.isfile(path):
+        return {"error": "File not found."}
+    try:
+        check_input_file(path, formats)
+    except InputError as error:
+        return {"error": error.message}
+    return api.predict(path, numpyToFile=False)
+
+
+# --- init ------------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    init_json = os.path.abspath(args.init_json) if args.init_json else None
+    outcomes = externalfiles.run_init(
+        os.path.abspath(args.contrib), init_json, build=not args.no_build
+    )
+    fetched = sum(outcome.source != "present" for outcome in outcomes)
+    print(f"init: {len(outcomes)} external files verified, {fetched} fetched.")
+    return 0
+
+
+# --- predict ---------------------------------------------------------------------------------
+
+
+def _format_prediction(path: str, result: dict) -> str:
+    lines = [path]
+    for output in result["output"]:
+        if output.get("type") == "label_list":
+            for rank, entry in enumerate(output["prediction"], 1):
+                lines.append(f"  {rank}. {entry['probability']:7.2%}  {entry['label']}")
+        else:
+            lines.append(f"  {output.get('name')}: {json.dumps(output['prediction'])}")
+    return "\n".join(lines)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    images = [os.path.abspath(image) for image in args.images]
+    api = _api(check_contrib_dir(args.contrib))
+    formats = _accepted_formats(api)
+    results = []
+    with tqdm(images, desc="predict", unit="img", file=sys.stderr, disable=len(images) < 2) as bar:
+        for shown, path in zip(args.images, bar, strict=True):
+            result = predict_file(api, path, formats)
+            results.append({"file": shown, **result})
+            if "error" in result:
+                bar.write(f"{shown}: error: {result['error']}", file=sys.stderr)
+            elif not args.json:
+                bar.write(_format_prediction(shown, result), file=sys.stdout)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 1 if any("error" in result for result in results) else 0
+
+
+# --- evaluate --------------------------------------------------------------------------------
+
+
+def find_synsets(explicit: str | None) -> str:
+    """--synsets, else imagenet_synsets.txt from the mirror folders (MODELHUB_MIRROR)."""
+    if explicit:
+        if not os.path.isfile(explicit):
+            raise CliError(f"Synset list {explicit} not found.")
+        return os.path.abspath(explicit)
+    for path in externalfiles.find_in_mirrors(SYNSETS_NAME, settings.mirror_dirs()):
+        return path
+    raise CliError(f"{SYNSETS_NAME} not found: pass --synsets FILE or set MODELHUB_MIRROR.")
+
+
+def _read_lines(path: str) -> list[str]:
+    with open(path, encoding="utf-8") as handle:
+        return [line.strip() for line in handle if line.strip()]
+
+
+def imagenet_files(folder: str, limit: int | None) -> list[tuple[str, str]]:
+    """(path, WordNet id) of each `<wnid>_*.JPEG` file in `folder`, sorted by name."""
+    if not os.path.isdir(folder):
+        raise CliError(f"{folder} is not a folder.")
+    files = [
+        (os.path.join(folder, name), match.group(1))
+        for name in sorted(os.listdir(folder))
+        if (match := _IMAGENET_FILE.fullmatch(name))
+    ]
+    if not files:
+        raise CliError(f"No ImageNet files named <wnid>_*.JPEG in {folder}.")
+    return files[:limit] if limit else files
+
+
+def _evaluate_one(api: Any, path: str, expected: str, formats: list[str]) -> dict:
+    result = predict_file(api, path, formats)
+    if "error" in result:
+        return {"file": os.path.basename(path), "expected": expected, "error": result["error"]}
+    output = result["output"][0]
+    if output.get("type") != "label_list":
+        raise CliError("evaluate needs a model whose first output is a label_list.")
+    labels = [entry["label"] for entry in output["prediction"]]
+    return {
+        "file": os.path.basename(path),
+        "expected": expected,
+        "predicted": labels,
+        "top1": labels[:1] == [expected],
+        "top5": expected in labels[:5],
+    }
+
+
+def evaluate(
+    api: Any, files: list[tuple[str, str]], synsets: list[str], labels: dict[str, str]
+) -> dict:
+    """Top-1/top-5 over `files`; an image that fails or has an unknown id counts as a miss."""
+    index = {wnid: position for position, wnid in enumerate(synsets)}
+    formats = _accepted_formats(api)
+    results = []
+    started = time.perf_counter()
+    for path, wnid in tqdm(files, desc="evaluate", unit="img", file=sys.stderr):
+        if wnid not in index:
+            results.append({"file": os.path.basename(path), "error": f"unknown WordNet id {wnid}"})
+            continue
+        expected = labels.get(str(index[wnid]))
+        if expected is None:
+            raise CliError(f"The labels have no entry for class {index[wnid]} ({wnid}).")
+        results.append(_evaluate_one(api, path, expected, formats))
+    seconds = time.perf_counter() - started
+    count = len(results)
+    return {
+        "variant": settings.model_variant(),
+        "images": count,
+        "errors": sum("error" in result for result in results),
+        "top1": sum(result.get("top1", False) for result in results) / count,
+        "top5": sum(result.get("top5", False) for result in results) / count,
+        "seconds": round(seconds, 3),
+        "results": results,
+    }
+
+
+def _table(summary: dict) -> str:
+    rows = [
+        ("variant", summary["variant"]),
+        ("images", str(summary["images"])),
+        ("errors", str(summary["errors"])),
+        ("top-1", f"{summary['top1']:.3f}"),
+        ("top-5", f"{summary['top5']:.3f}"),
+        ("images/s", f"{summary['images'] / max(summary['seconds'], 1e-9):.1f}"),
+    ]
+    return "\n".join(f"{name:<10}{value:>10}" for name, value in rows)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    folder = os.path.abspath(args.directory)
+    output = os.path.abspath(args.json) if args.json else None
+    files = imagenet_files(folder, args.limit)
+    synsets = _read_lines(find_synsets(args.synsets))
+    contrib_dir = check_contrib_dir(args.contrib)
+    labels_path = os.path.abspath(args.labels or os.path.join(contrib_dir, "model", "labels.json"))
+    try:
+        with open(labels_path, encoding="utf-8") as handle:
+            labels = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise CliError(f"Cannot read the labels {labels_path}: {error}") from None
+    summary = {"directory": folder, **evaluate(_api(contrib_dir), files, synsets, labels)}
+    print(_table(summary))
+    if output:
+        externalfiles.write_atomically(output, (json.dumps(summary, indent=2) + "\n").encode())
+        print(f"wrote {output}")
+    return 0
+
+
+# --- serve -----------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    contrib_dir = check_contrib_dir(args.contrib)
+    webservice.start(load_model(contrib_dir), contrib_dir)
+    return 0
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--contrib",
+        metavar="DIR",
+        default=DEFAULT_CONTRIB_DIR,
+        help="contributor package folder (default: %(default)s)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m modelhubapi",
+        description="Run a ModelHub contributor package: set it up, classify, evaluate, serve.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser(
+        "init",
+        parents=[common],
+        help="fetch and verify external files, then run build.py",
+        description="Put the files listed in init/init.json in place (kept if their SHA-256 "
+        "matches, else copied from MODELHUB_MIRROR folders or downloaded), then run the "
+        "package's build.py. Safe to run again: a complete package is left untouched.",
+    )
+    init.add_argument(
+        "--init-json",
+        metavar="FILE",
+        help="the package's init.json (default: ../init/init.json of --contrib)",
+    )
+    init.add_argument("--no-build", action="store_true", help="skip the package's build.py")
+    init.set_defaults(handler=cmd_init)
+
+    predict = commands.add_parser(
+        "predict",
+        parents=[common],
+        help="classify images and print the top predictions",
+        description="Run the model on each image and print its top predictions.",
+    )
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="input file(s)")
+    predict.add_argument("--json", action="store_true", help="print the results as JSON")
+    predict.set_defaults(handler=cmd_predict)
+
+    evaluate_parser = commands.add_parser(
+        "evaluate",
+        parents=[common],
+        help="top-1/top-5 accuracy on ImageNet-named images",
+        description="Top-1 and top-5 accuracy over a folder of <wnid>_*.JPEG files: the class "
+        "of a file is the position of its WordNet id in the synset list, its expected label "
+        "that class's entry in the package's model/labels.json.",
+    )
+    evaluate_parser.add_argument("directory", metavar="DIR", help="folder of <wnid>_*.JPEG")
+    evaluate_parser.add_argument(
+        "--synsets",
+        metavar="FILE",
+        help=f"WordNet ids in class order (default: {SYNSETS_NAME} in MODELHUB_MIRROR)",
+    )
+    evaluate_parser.add_argument(
+        "--labels", metavar="FILE", help="class index -> label JSON (default: model/labels.json)"
+    )
+    evaluate_parser.add_argument("--json", metavar="OUT", help="also write the results here")
+    evaluate_parser.add_argument(
+        "--limit", metavar="N", type=_positive_int, help="only the first N files (sorted by name)"
+    )
+    evaluate_parser.set_defaults(handler=cmd_evaluate)
+
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="serve the REST API and web UI on HOST:PORT",
+        description="Serve the REST API and web UI with the production WSGI server on "
+        "HOST:PORT (environment; default 127.0.0.1:8080).",
+    )
+    serve.set_defaults(handler=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (CliError, externalfiles.InitError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,145 @@
+"""`python -m modelhubapi ...` as a user runs it: help, results, messages and exit codes.
+
+Commands that load the model run in a child process (they change directory and import the
+package, as the real command does); the rest call `cli.main` in process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from squeezenet_support import CONTRIB_DIR, REPO_DIR, asset, asset_dir, ensure_built, subprocess_env
+
+from modelhubapi import cli
+
+COMMANDS = ["init", "predict", "evaluate", "serve"]
+
+
+def run(*args, cwd=None, **env):
+    ensure_built()
+    return subprocess.run(
+        [sys.executable, "-m", "modelhubapi", *args],
+        cwd=cwd or REPO_DIR,
+        env=subprocess_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def sample(name):
+    return os.path.join(CONTRIB_DIR, "sample_data", name)
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in COMMANDS)])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main([*command, "--help"])
+    assert exited.value.code == 0
+    assert "usage: python -m modelhubapi" in capsys.readouterr().out
+
+
+def test_no_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main([])
+    assert exited.value.code == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+def test_predict_prints_the_top_five(tmp_path):
+    result = run("predict", sample("bagel.jpg"), sample("camel.jpeg"), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == sample("bagel.jpg")
+    assert lines[1].startswith("  1. ") and lines[1].endswith("  bagel, beigel")
+    assert lines[6] == sample("camel.jpeg")
+    assert len(lines) == 12
+
+
+def test_predict_json_and_bad_inputs(tmp_path):
+    text_file = tmp_path / "notes.png"
+    text_file.write_text("not a picture")
+    result = run(
+        "predict",
+        "--json",
+        "bagel.jpg",
+        "missing.jpg",
+        str(text_file),
+        cwd=os.path.join(CONTRIB_DIR, "sample_data"),
+    )
+
+    assert result.returncode == 1
+    answers = json.loads(result.stdout)
+    assert [answer["file"] for answer in answers] == ["bagel.jpg", "missing.jpg", str(text_file)]
+    assert answers[0]["output"][0]["prediction"][0]["label"] == "bagel, beigel"
+    assert answers[1] == {"file": "missing.jpg", "error": "File not found."}
+    assert answers[2] == {"file": str(text_file), "error": "Incorrect file type."}
+    assert "missing.jpg: error: File not found." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_folder_that_is_no_package_is_refused(tmp_path, capsys):
+    assert cli.main(["predict", "--contrib", str(tmp_path), sample("bagel.jpg")]) == 1
+    assert capsys.readouterr().err == (
+        f"error: {tmp_path} is not a ModelHub contributor folder (no inference.py).\n"
+    )
+    assert cli.main(["serve", "--contrib", str(tmp_path)]) == 1
+
+
+def test_evaluate_prints_a_table_and_writes_json(tmp_path):
+    output = tmp_path / "results.json"
+    # no --synsets: imagenet_synsets.txt is found in the MODELHUB_MIRROR folders
+    result = run(
+        "evaluate", asset_dir("imagenet-sample-100"), "--limit", "10", "--json", str(output)
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "top-1" in result.stdout and "top-5" in result.stdout
+    summary = json.loads(output.read_text())
+    assert summary["images"] == 10 and summary["errors"] == 0
+    assert summary["variant"] == "fp32"
+    assert 0.5 <= summary["top1"] <= summary["top5"] <= 1.0
+    assert f"top-1{summary['top1']:>15.3f}" in result.stdout
+    first = summary["results"][0]
+    assert first["file"] == "n01440764_tench.JPEG" and first["expected"] == "tench, Tinca tinca"
+    assert len(first["predicted"]) == 5
+
+
+def test_evaluate_finds_the_synsets_in_the_mirror_or_says_so(tmp_path, monkeypatch, capsys):
+    images, synsets = asset_dir("imagenet-sample-100"), asset("imagenet_synsets.txt")
+    monkeypatch.setenv("MODELHUB_MIRROR", str(tmp_path))
+    assert cli.main(["evaluate", images]) == 1
+    assert "imagenet_synsets.txt not found: pass --synsets FILE" in capsys.readouterr().err
+
+    assert cli.main(["evaluate", str(tmp_path), "--synsets", synsets]) == 1
+    assert f"No ImageNet files named <wnid>_*.JPEG in {tmp_path}" in capsys.readouterr().err
+
+
+def test_init_on_the_complete_package_changes_nothing():
+    ensure_built()
+    watched = [
+        os.path.join(CONTRIB_DIR, "model", "model.onnx"),
+        os.path.join(CONTRIB_DIR, "weights", "compressed_SqueezeNet.net"),
+        sample("bagel.jpg"),
+    ]
+    before = [os.stat(path).st_mtime_ns for path in watched]
+
+    result = run("init")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "init: 19 external files verified, 0 fetched.\n"
+    assert result.stderr == ""
+    assert [os.stat(path).st_mtime_ns for path in watched] == before
+
+
+def test_init_reports_a_bad_init_json(tmp_path, capsys):
+    bad = tmp_path / "init.json"
+    bad.write_text("{not json")
+    assert cli.main(["init", "--init-json", str(bad)]) == 1
+    assert capsys.readouterr().err.startswith(f"error: Cannot read {bad}: ")
