@@ -1,0 +1,573 @@
+"""ModelHub's REST API: the Flask app in front of one `ModelHubAPI`.
+
+The routes, their answers and the attributes `app`, `api` and `working_folder` are ModelHub's
+contract. This module owns only HTTP concerns; the Python API does the model's work:
+
+- Input arrives as an upload or a URL. Each request gets its own scratch folder inside
+  `working_folder`, removed when the request ends whatever happens; nothing else in the
+  working folder is ever touched, so concurrent requests cannot clobber each other.
+- What a file is comes from its bytes (`safety.files`), URLs go through `safety.urls`, and
+  names picked by callers through `safety.names`. A multi-input `.json` may name each input by
+  URL (downloaded) or by a local path inside `sample_data/` or the data folder
+  (`MODELHUB_DATA_DIR`); any other path is refused alike, whether or not it exists.
+- Every error is JSON `{"error": ...}`: 4xx for the caller's input and for a broken package
+  (400, which ModelHub's clients expect), 500 with a generic message for a fault inside the
+  model, logged in full here and never shown to the caller.
+
+`working_folder` and `api` (with its `output_folder`) are read on every request, so callers
+may change them after construction, as ModelHub's tests do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from typing import IO, Any
+from urllib.parse import quote
+
+from flask import Flask, Response, jsonify, request, send_file, send_from_directory
+from werkzeug.exceptions import HTTPException, NotFound
+
+from . import metrics, settings
+from .pythonapi import (
+    ConfigError,
+    ModelError,
+    ModelHubAPI,
+    check_input_names,
+    input_names,
+    input_reference,
+    is_url,
+    package_path,
+)
+from .safety import files, names, urls
+from .safety.errors import InputError
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("modelhubapi.access")
+
+ENGINE_VERSION = "1.0.0"
+OPENAPI_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openapi.json")
+_STARTED_KEY = "modelhubapi.started"
+_INTERNAL_ERROR = "Internal server error."
+_HTTP_MESSAGES = {
+    404: "Not found.",
+    405: "Method not allowed.",
+}
+# A model's own error message is shown only if it cannot leak a server path or run on.
+_MAX_DETAIL_CHARS = 200
+
+
+class ModelHubRESTAPI:
+    """The Flask app (`app`) serving one model through its Python API (`api`)."""
+
+    def __init__(self, model: Any, contrib_src_dir: str) -> None:
+        self.api = ModelHubAPI(model, contrib_src_dir)
+        self.working_folder = settings.working_dir()
+        self.app = Flask(__name__)
+        self._ready = False
+        self._warm_up_lock = threading.Lock()
+        self._add_routes()
+        self._add_hooks()
+        self._add_error_handlers()
+        self._instrument()
+
+    @property
+    def model(self) -> Any:
+        """The model the Python API runs (ModelHub's attribute)."""
+        return self.api.model
+
+    @property
+    def contrib_src_dir(self) -> str:
+        """The contributor package folder (ModelHub's attribute)."""
+        return self.api.contrib_src_dir
+
+    # -------------------------------------------------------------------------
+    # Routes: the model card
+    # -------------------------------------------------------------------------
+
+    def get_config(self) -> Response:
+        """GET /api/get_config: the model's config."""
+        return self._jsonify(self.api.get_config())
+
+    def get_legal(self) -> Response:
+        """GET /api/get_legal: the licences of the engine, the model and the samples."""
+        return self._jsonify(self.api.get_legal())
+
+    def get_model_io(self) -> Response:
+        """GET /api/get_model_io: the model's inputs and outputs."""
+        return self._jsonify(self.api.get_model_io())
+
+    def get_samples(self) -> Response:
+        """GET /api/get_samples: absolute URLs of the sample files, for the web app."""
+        samples = self.api.get_samples()
+        if "error" in samples:
+            return self._jsonify(samples)
+        return jsonify(
+            [f"{request.url_root}api/samples/{quote(name)}" for name in samples["files"]]
+        )
+
+    def get_model_files(self) -> Response:
+        """GET /api/get_model_files: the whole `model/` folder as a zip.
+
+        Built in an unnamed temporary file (model folders can be hundreds of MB, too much to
+        hold in memory per request), which disappears when the response is closed.
+        """
+        model_folder = os.path.join(self.contrib_src_dir, "model")
+        if not os.path.isdir(model_folder):
+            raise ConfigError("The package has no model folder.")
+        # Not a `with` block: the response reads the file after this returns, then closes it.
+        archive = tempfile.TemporaryFile(dir=self._working_folder())  # noqa: SIM115
+        try:
+            _zip_folder(model_folder, "model", archive)
+            archive.seek(0)
+        except BaseException:
+            archive.close()
+            raise
+        return send_file(
+            archive,
+            mimetype="application/zip",
+            as_attachment=True,
+            download_name=f"{self._model_name().lower()}_model.zip",
+        )
+
+    # -------------------------------------------------------------------------
+    # Routes: files picked by name
+    # -------------------------------------------------------------------------
+
+    def _samples(self, sample_name: str) -> Response:
+        """GET /api/samples/<name>: a sample file, with its MIME type."""
+        return _send_named(os.path.join(self.contrib_src_dir, "sample_data"), sample_name)
+
+    def _thumbnail(self, thumbnail_name: str) -> Response:
+        """GET /api/thumbnail/<name>: a file of `model/` (the web app asks for thumbnail.jpg)."""
+        return _send_named(os.path.join(self.contrib_src_dir, "model"), thumbnail_name)
+
+    def _output(self, output_name: str) -> Response:
+        """GET /api/output/<name>: an array output written by a prediction."""
+        return _send_named(self.api.output_folder, output_name, mimetype="application/x-hdf5")
+
+    # -------------------------------------------------------------------------
+    # Routes: predictions
+    # -------------------------------------------------------------------------
+
+    def predict(self) -> Response:
+        """POST /api/predict (multipart field `file`) or GET /api/predict?fileurl=URL."""
+        accepted = self._accepted_formats()
+        with self._scratch_folder() as scratch:
+            path = self._receive_input(scratch)
+            mime = files.check_input_file(path, accepted)
+            path = _name_by_type(path, mime)
+            return jsonify(self._run(path, mime, scratch, request.url_root))
+
+    def predict_sample(self) -> Response:
+        """GET /api/predict_sample?filename=NAME: run the model on a sample file.
+
+        An unknown name is a 400, not the file routes' 404: ModelHub's clients expect it.
+        """
+        folder = os.path.join(self.contrib_src_dir, "sample_data")
+        try:
+            path = names.resolve_name(folder, request.args.get("filename", ""))
+        except InputError as error:
+            raise InputError(error.message, 400) from None
+        return jsonify(self._predict_sample(path, request.url_root))
+
+    # -------------------------------------------------------------------------
+    # Routes: operations and the web UI
+    # -------------------------------------------------------------------------
+
+    def health(self) -> Response:
+        """GET /api/health: the process is up and answering."""
+        return jsonify({"status": "ok"})
+
+    def ready(self) -> Response:
+        """GET /api/ready: 200 once the model has answered a warm-up prediction, else 503."""
+        if self.warm_up():
+            return jsonify({"status": "ready"})
+        response = jsonify(
+            {"status": "not ready", "error": "The model has not answered a warm-up prediction."}
+        )
+        response.status_code = 503
+        return response
+
+    def index(self) -> Response:
+        """GET /: the web UI."""
+        return send_from_directory(self.app.static_folder, "index.html", max_age=0)
+
+    def openapi(self) -> Response:
+        """GET /api/openapi.json: the OpenAPI document describing these routes."""
+        if not os.path.isfile(OPENAPI_PATH):
+            raise NotFound()
+        return send_file(OPENAPI_PATH, mimetype="application/json", max_age=0)
+
+    def warm_up(self) -> bool:
+        """Run the model once on the first sample, until that succeeds; True once it has.
+
+        Called by the web service before it starts serving (so the first user does not pay
+        for lazy initialisation) and by /api/ready. While one warm-up runs, other callers get
+        False at once instead of queueing behind it: a load balancer's probe must stay quick.
+        """
+        if self._ready:
+            return True
+        if not self._warm_up_lock.acquire(blocking=False):
+            return False
+        try:
+            if not self._ready:
+                self._ready = self._predict_first_sample()
+        finally:
+            self._warm_up_lock.release()
+        return self._ready
+
+    # -------------------------------------------------------------------------
+    # Set-up
+    # -------------------------------------------------------------------------
+
+    def _add_routes(self) -> None:
+        routes = (
+            ("/", "index", self.index, ["GET"]),
+            ("/api/get_config", "get_config", self.get_config, ["GET"]),
+            ("/api/get_legal", "get_legal", self.get_legal, ["GET"]),
+            ("/api/get_model_io", "get_model_io", self.get_model_io, ["GET"]),
+            ("/api/get_model_files", "get_model_files", self.get_model_files, ["GET"]),
+            ("/api/get_samples", "get_samples", self.get_samples, ["GET"]),
+            ("/api/samples/<sample_name>", "samples", self._samples, ["GET"]),
+            ("/api/thumbnail/<thumbnail_name>", "thumbnail", self._thumbnail, ["GET"]),
+            ("/api/output/<output_name>", "output", self._output, ["GET"]),
+            ("/api/predict", "predict", self.predict, ["GET", "POST"]),
+            ("/api/predict_sample", "predict_sample", self.predict_sample, ["GET"]),
+            ("/api/health", "health", self.health, ["GET"]),
+            ("/api/ready", "ready", self.ready, ["GET"]),
+            ("/api/openapi.json", "openapi", self.openapi, ["GET"]),
+        )
+        for rule, endpoint, view, methods in routes:
+            self.app.add_url_rule(rule, endpoint, view, methods=methods)
+
+    def _add_hooks(self) -> None:
+        self.app.before_request(_start_request)
+        self.app.after_request(_allow_cross_origin)
+        self.app.after_request(_log_access)
+
+    def _add_error_handlers(self) -> None:
+        self.app.register_error_handler(InputError, _input_error)
+        self.app.register_error_handler(ConfigError, _config_error)
+        self.app.register_error_handler(ModelError, _model_error)
+        self.app.register_error_handler(HTTPException, _http_error)
+        self.app.register_error_handler(Exception, _internal_error)
+
+    def _instrument(self) -> None:
+        """Prometheus metrics at /metrics (see `metrics`), labelled with the model's card."""
+        config = self.api.get_config()
+        meta = config.get("meta")
+        metrics.instrument(
+            self.app,
+            model_id=str(config.get("id", "unknown")),
+            model_name=str(meta.get("name", "unknown")) if isinstance(meta, dict) else "unknown",
+            engine_version=ENGINE_VERSION,
+        )
+
+    # -------------------------------------------------------------------------
+    # Private helpers
+    # -------------------------------------------------------------------------
+
+    def _jsonify(self, content: Any) -> Response:
+        """JSON of a Python API answer: 400 if it is `{"error": ...}` (ModelHub's rule)."""
+        response = jsonify(content)
+        if isinstance(content, dict) and "error" in content:
+            response.status_code = 400
+        return response
+
+    def _working_folder(self) -> str:
+        os.makedirs(self.working_folder, exist_ok=True)
+        return self.working_folder
+
+    @contextlib.contextmanager
+    def _scratch_folder(self) -> Iterator[str]:
+        """A folder of this request's own inside the working folder, removed afterwards
+        whatever happens."""
+        folder = tempfile.mkdtemp(prefix="request-", dir=self._working_folder())
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _model_name(self) -> str:
+        meta = self.api.get_config().get("meta")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        return name if isinstance(name, str) and name else "model"
+
+    def _accepted_formats(self) -> list[str]:
+        """The MIME types the config lists for the model's input (`input.format`, or
+        `input.single.format` when only that is given)."""
+        model_io = self.api.get_model_io()
+        if "error" in model_io:
+            raise ConfigError(model_io["error"])
+        section = model_io.get("input")
+        if not isinstance(section, dict):
+            raise ConfigError("model/config.json has no model.io.input.")
+        accepted = section.get("format")
+        if accepted is None and isinstance(section.get("single"), dict):
+            accepted = section["single"].get("format")
+        if not isinstance(accepted, list):
+            raise ConfigError("model/config.json lists no input formats.")
+        return accepted
+
+    def _receive_input(self, scratch: str) -> str:
+        """Save the request's input (upload or URL) in the scratch folder; its path."""
+        destination = os.path.join(scratch, "input")
+        if request.method == "POST":
+            upload = request.files.get("file")
+            if upload is None:
+                raise InputError('Send the input file in the multipart form field "file".')
+            upload.save(destination)
+            return destination
+        url = request.args.get("fileurl", "")
+        if not url:
+            raise InputError(
+                'Give the input as ?fileurl=<http(s) URL>, or POST it in the form field "file".'
+            )
+        urls.download(url, destination)
+        return destination
+
+    def _predict_sample(self, path: str, url_root: str, numpyToFile: bool = True) -> dict:
+        """Predict on a sample file (trusted: it ships with the package, so no type check)."""
+        with self._scratch_folder() as scratch:
+            return self._run(path, files.sniff_mime(path), scratch, url_root, numpyToFile)
+
+    def _predict_first_sample(self) -> bool:
+        """The warm-up: one prediction on the first sample, arrays answered inline so it
+        leaves no file behind. Failures are logged, not raised."""
+        samples = self.api.get_samples()
+        if not samples.get("files"):
+            logger.warning("Not ready: the package has no sample to warm the model up on.")
+            return False
+        path = os.path.join(samples["folder"], samples["files"][0])
+        try:
+            self._predict_sample(path, url_root="", numpyToFile=False)
+        except Exception:
+            logger.exception("Warm-up prediction on sample %s failed", samples["files"][0])
+            return False
+        logger.info("Warm-up prediction on sample %s succeeded", samples["files"][0])
+        return True
+
+    def _run(
+        self, path: str, mime: str | None, scratch: str, url_root: str, numpyToFile: bool = True
+    ) -> dict:
+        """Run the Python API on a file: a multi-input `.json` first has its inputs fetched."""
+        config = self.api.get_config()
+        model_input: str | dict = path
+        if mime == "application/json" and "error" not in config and input_names(config):
+            model_input = self._fetch_inputs(path, scratch, config)
+        with metrics.inference_timer():
+            return self.api.predict_or_raise(model_input, numpyToFile, url_root)
+
+    def _fetch_inputs(self, json_path: str, scratch: str, config: dict) -> dict:
+        """A multi-input request with every input the config declares made a local file:
+        URLs downloaded to the scratch folder, local paths confined. Entries the config does
+        not declare are dropped, so a request cannot make the server fetch more than the
+        model needs."""
+        inputs = _read_json_object(json_path)
+        fetched: dict[str, Any] = {"format": inputs["format"]} if "format" in inputs else {}
+        for number, name in enumerate(check_input_names(inputs, config)):
+            reference = input_reference(name, inputs[name])
+            if is_url(reference):
+                path = self._download_input(reference, os.path.join(scratch, f"input-{number}"))
+            else:
+                path = self._confine(reference)
+            fetched[name] = {**inputs[name], "fileurl": path}
+        return fetched
+
+    def _download_input(self, url: str, destination: str) -> str:
+        """Download one input of a multi-input request and check it is a sound file.
+
+        It is checked against its own sniffed type, not the config's per-input formats:
+        ModelHub configs spell those inconsistently (`type` or `format`, lists or strings),
+        and the model's loaders refuse what they cannot read anyway.
+        """
+        urls.download(url, destination)
+        mime = files.sniff_mime(destination)
+        if mime is None:
+            raise InputError("Incorrect file type.")
+        files.check_input_file(destination, [mime])
+        return _name_by_type(destination, mime)
+
+    def _confine(self, reference: str) -> str:
+        """The real path of a local input if it lies in `sample_data/` or the data folder.
+
+        Existence is not checked (the model reports a missing file itself, as in ModelHub),
+        so the one refusal below says nothing about paths outside those folders.
+        """
+        allowed = [os.path.join(self.contrib_src_dir, "sample_data")]
+        if settings.data_dir():
+            allowed.append(settings.data_dir())
+        try:
+            path = os.path.realpath(package_path(self.contrib_src_dir, reference))
+            for folder in allowed:
+                root = os.path.realpath(folder)
+                if os.path.commonpath([root, path]) == root:
+                    return path
+        except ValueError:
+            pass
+        raise InputError("Local input files must be in sample_data/ or the data folder.")
+
+
+def _zip_folder(folder: str, archive_root: str, target: IO[bytes]) -> None:
+    """Write `folder` into a zip as `archive_root/` with every file and subfolder below it
+    (symbolic links are skipped: they could point outside the package)."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(folder, archive_root + "/")
+        for current, subfolders, file_names in os.walk(folder):
+            subfolders.sort()
+            relative = os.path.relpath(current, folder)
+            prefix = archive_root if relative == "." else f"{archive_root}/{relative}"
+            for name in subfolders:
+                if not os.path.islink(os.path.join(current, name)):
+                    archive.write(os.path.join(current, name), f"{prefix}/{name}/")
+            for name in sorted(file_names):
+                path = os.path.join(current, name)
+                if not os.path.islink(path):
+                    archive.write(path, f"{prefix}/{name}")
+
+
+def _send_named(folder: str, name: str, mimetype: str | None = None) -> Response:
+    """A file picked by a caller-given name: only a plain name directly in `folder`."""
+    path = names.resolve_name(folder, name)
+    return send_file(path, mimetype=mimetype, max_age=0)
+
+
+def _name_by_type(path: str, mime: str) -> str:
+    """Rename a scratch file to carry the suffix of its sniffed type: some loaders pick
+    their reader by the name (SimpleITK for NIfTI, NumPy for .npy)."""
+    named = path + files.file_suffix(mime)
+    os.replace(path, named)
+    return named
+
+
+def _read_json_object(path: str) -> dict:
+    """A multi-input request: a JSON object with one entry per input."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            content = json.load(handle)
+    except (OSError, ValueError):
+        content = None
+    if not isinstance(content, dict):
+        raise InputError("A multi-input request must be a JSON object with one entry per input.")
+    return content
+
+
+def _presentable(text: str) -> str | None:
+    """`text` if it can be shown to a caller: short, one line, no path separators."""
+    if not text or len(text) > _MAX_DETAIL_CHARS or "/" in text or "\\" in text:
+        return None
+    return text if text.isprintable() else None
+
+
+def _error(message: str, status: int) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+def _input_error(error: InputError) -> Response:
+    return _error(error.message, error.status)
+
+
+def _config_error(error: ConfigError) -> Response:
+    # A broken package is a server-side problem, but ModelHub answers it with 400 and its
+    # clients and tests expect that.
+    logger.error("The model package is broken: %s", error)
+    return _error(str(error), 400)
+
+
+def _model_error(error: ModelError) -> Response:
+    """What the model raised, as an answer.
+
+    - NotImplementedError: 400 naming it, as ModelHub answers a model (or a loader) that does
+      not implement what the request needs; its clients look for that name.
+    - OSError / ValueError: the model could not read or accept this input (ModelHub's
+      loaders raise IOError for both), a 400 with its message if that is presentable.
+    - Anything else is a fault inside the model: 500, generic, logged in full.
+    """
+    cause = error.__cause__
+    if isinstance(cause, NotImplementedError):
+        logger.warning("The model does not implement this request: %r", cause)
+        return _error("NotImplementedError: the model does not support this request.", 400)
+    if isinstance(cause, OSError | ValueError):
+        logger.info("The model refused the input: %r", cause)
+        detail = _presentable(str(cause))
+        message = "The model could not process this input"
+        return _error(f"{message}: {detail}" if detail else f"{message}.", 400)
+    logger.error("Fault inside the model", exc_info=cause or error)
+    return _error(_INTERNAL_ERROR, 500)
+
+
+def _http_error(error: HTTPException) -> Response:
+    """Flask's own errors (unknown route, wrong method, body too large) as JSON, keeping
+    their status and headers (e.g. `Allow`)."""
+    status = error.code or 500
+    if status == 413:
+        limit = settings.max_upload_bytes() // (1024 * 1024)
+        message = f"The request is too large: the limit is {limit} MB."
+    else:
+        message = _HTTP_MESSAGES.get(status, f"{error.name}.")
+    response = _error(message, status)
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def _internal_error(error: Exception) -> Response:
+    logger.error("Unhandled error", exc_info=error)
+    return _error(_INTERNAL_ERROR, 500)
+
+
+def _start_request() -> None:
+    """Per-request set-up: the start time for the access log, and the upload limit, read
+    now so a changed MODELHUB_MAX_UPLOAD_MB applies without a restart (413 comes from
+    Werkzeug before the body is read when Content-Length says it is too large)."""
+    request.environ[_STARTED_KEY] = time.perf_counter()
+    request.max_content_length = settings.max_upload_bytes()
+
+
+def _allow_cross_origin(response: Response) -> Response:
+    """Open CORS: the ModelHub web app calls this API from another origin."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+            "Access-Control-Request-Headers", "Content-Type"
+        )
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+def _log_access(response: Response) -> Response:
+    """The access log line of a request the app answered."""
+    started = request.environ.get(_STARTED_KEY)
+    milliseconds = (time.perf_counter() - started) * 1000 if started is not None else 0.0
+    log_access(
+        request.method, request.path, response.status_code, milliseconds, response.content_length
+    )
+    return response
+
+
+def log_access(method: str, path: str, status: int, milliseconds: float, size: int | None) -> None:
+    """One line per request: method, path, status, milliseconds, bytes (never contents).
+
+    The path is escaped, so a caller cannot forge log lines with encoded line breaks.
+    """
+    access_logger.info(
+        "%s %s %d %.1fms %s",
+        method,
+        path.encode("unicode_escape").decode("ascii"),
+        status,
+        milliseconds,
+        size if size is not None else "-",
+    )

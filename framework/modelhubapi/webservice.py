@@ -1,0 +1,143 @@
+"""Serving the REST API in production with waitress (never Flask's development server).
+
+Why waitress: the model is loaded once and shared by request threads (ONNX Runtime releases
+the GIL while it computes, so threads use both cores), nothing forks, and waitress reads a
+request's whole body before a thread takes it, so slow clients cannot tie up the threads
+that run the model. It binds `settings.host()`:`settings.port()` with
+`settings.server_threads()` threads.
+
+waitress answers a few requests itself before the app runs: a body over the upload limit
+(refused from its Content-Length, before the body is read) and malformed HTTP. Those answers
+are given the API's JSON error shape too.
+
+`start` blocks and is what `run.py` and `python -m modelhubapi serve` call;
+`create_server` builds a bound, not yet running server, and `BackgroundServer` runs one in a
+thread for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import waitress
+from waitress import wasyncore
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer
+from waitress.task import ErrorTask
+
+from . import settings
+from .restapi import ModelHubRESTAPI, log_access
+
+logger = logging.getLogger(__name__)
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def start(model: Any, contrib_src_dir: str, startNetron: bool = False) -> None:
+    """Serve `model` (from the contributor package at `contrib_src_dir`) until stopped.
+
+    The socket is bound first (a busy port fails at once), then the model answers a warm-up
+    prediction, so the first user does not wait for lazy initialisation and /api/ready is
+    true as soon as requests are taken.
+
+    `startNetron` is ModelHub's switch for its Netron model viewer, which this engine does
+    not include; it is accepted so that existing `run.py` files passing it work unchanged.
+    """
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
+    if startNetron:
+        logger.info("The Netron model viewer is not part of this engine; not starting it.")
+    rest_api = ModelHubRESTAPI(model, contrib_src_dir)
+    server = create_server(rest_api.app)
+    rest_api.warm_up()
+    logger.info("Serving %s with %d threads", contrib_src_dir, settings.server_threads())
+    server.print_listen("Serving on http://{}:{}")
+    server.run()
+
+
+def create_server(
+    app: Any,
+    host: str | None = None,
+    port: int | None = None,
+    threads: int | None = None,
+    socket_map: dict | None = None,
+) -> Any:
+    """A waitress server for the WSGI `app`, bound but not yet running (call `run()`).
+
+    Defaults come from `settings`. Bodies larger than the upload limit are refused by
+    waitress from their Content-Length before they are read.
+    """
+    server = waitress.create_server(
+        app,
+        map=socket_map if socket_map is not None else {},
+        host=host if host is not None else settings.host(),
+        port=port if port is not None else settings.port(),
+        threads=threads if threads is not None else settings.server_threads(),
+        max_request_body_size=settings.max_upload_bytes() + 1,
+        ident="modelhub",
+    )
+    for listener in _listeners(server):
+        listener.channel_class = _JSONErrorChannel
+    return server
+
+
+class BackgroundServer:
+    """A waitress server answering in a thread of its own, e.g. on 127.0.0.1 port 0 (a free
+    port): for tests and benchmarks that need the real server. `url` is its base URL;
+    `close()` (or leaving the `with` block) stops it and its threads."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 4):
+        self._map: dict = {}
+        self._server = create_server(app, host, port, threads, socket_map=self._map)
+        self.url = f"http://{host}:{self._server.effective_port}"
+        self._thread = threading.Thread(target=self._server.run, name="waitress", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop accepting, close every connection, end the request threads."""
+        # The sockets belong to the server's loop thread: it closes them itself when woken.
+        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+        self._thread.join()
+        self._server.task_dispatcher.shutdown()
+
+    def __enter__(self) -> BackgroundServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _JSONErrorTask(ErrorTask):
+    """waitress's own error answers, as JSON `{"error": ...}` with open CORS."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        if error.code == 413:
+            limit = settings.max_upload_bytes() // (1024 * 1024)
+            message = f"The request is too large: the limit is {limit} MB."
+        else:
+            message = f"{error.reason}."
+        body = json.dumps({"error": message}).encode("utf-8")
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.extend(
+            [("Content-Type", "application/json"), ("Access-Control-Allow-Origin", "*")]
+        )
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+        log_access(
+            self.request.command or "-", self.request.path or "-", error.code, 0.0, len(body)
+        )
+
+
+class _JSONErrorChannel(HTTPChannel):
+    error_task_class = _JSONErrorTask
+
+
+def _listeners(server: Any) -> list[BaseWSGIServer]:
+    """The listening servers behind what `waitress.create_server` returned (one per address
+    when the host name resolves to several)."""
+    if isinstance(server, BaseWSGIServer):
+        return [server]
+    return [item for item in server.map.values() if isinstance(item, BaseWSGIServer)]

@@ -1,0 +1,91 @@
+"""Fixtures shared by the test modules: mock packages, REST clients, a loopback file server."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from modelhubapi import ModelHubRESTAPI
+
+MOCKMODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mockmodels")
+
+
+@pytest.fixture
+def mock_package() -> Callable[[str], str]:
+    """`mock_package("single")`: the folder of a mock contributor package in tests/mockmodels."""
+    return lambda name: os.path.join(MOCKMODELS_DIR, name)
+
+
+@dataclass
+class RestClient:
+    """A REST API under test: the object, its Flask test client, and its scratch folders."""
+
+    rest_api: ModelHubRESTAPI
+    client: Any
+    working_folder: str
+    output_folder: str
+
+
+@pytest.fixture
+def rest_client(tmp_path, mock_package) -> Callable[..., RestClient]:
+    """`rest_client(model, "single")`: a ModelHubRESTAPI on a mock package, with its working
+    and output folders set after construction (as ModelHub's tests do) to empty folders."""
+
+    def make(model: Any, package: str = "single") -> RestClient:
+        working = tmp_path / f"working-{package}"
+        output = tmp_path / f"output-{package}"
+        working.mkdir(exist_ok=True)
+        output.mkdir(exist_ok=True)
+        rest_api = ModelHubRESTAPI(model, mock_package(package))
+        rest_api.working_folder = str(working)
+        rest_api.api.output_folder = str(output)
+        rest_api.app.config["TESTING"] = True
+        return RestClient(rest_api, rest_api.app.test_client(), str(working), str(output))
+
+    return make
+
+
+@dataclass
+class FileServer:
+    """A loopback HTTP server answering GET /<name> with `files[name]` (404 otherwise)."""
+
+    base_url: str
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"{self.base_url}/{name}"
+
+
+@pytest.fixture
+def file_server(monkeypatch) -> Iterator[FileServer]:
+    """A loopback file server, with private URLs allowed so the engine may fetch from it."""
+    monkeypatch.setenv("MODELHUB_ALLOW_PRIVATE_URLS", "1")
+    files: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = files.get(self.path.lstrip("/"))
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: object) -> None:
+            """Quiet: the engine's own access log is what tests look at."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    # A short poll interval makes shutdown() quick; the server idles between polls.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield FileServer(f"http://127.0.0.1:{server.server_address[1]}", files)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -1,0 +1,111 @@
+"""The production server (waitress) on a loopback port, called over real HTTP."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from mockmodels.single import inference as single
+from PIL import Image
+from waitress import wasyncore
+
+from modelhubapi import ModelHubRESTAPI, webservice
+
+
+def png_bytes(value: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (4, 2), value).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def served(mock_package, tmp_path):
+    """The single-input mock package behind a real waitress server on 127.0.0.1."""
+    rest_api = ModelHubRESTAPI(single.Model(), mock_package("single"))
+    rest_api.working_folder = str(tmp_path / "working")
+    rest_api.api.output_folder = str(tmp_path / "output")
+    with webservice.BackgroundServer(rest_api.app) as server, requests.Session() as session:
+        yield server, session, rest_api
+
+
+def test_predict_over_http(served):
+    server, session, _ = served
+    response = session.post(f"{server.url}/api/predict", files={"file": ("a.png", png_bytes(255))})
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    result = response.json()
+    mask_url = result["output"][1]["prediction"]
+    assert mask_url.startswith(f"{server.url}/api/output/")
+    assert session.get(mask_url).status_code == 200
+
+
+def test_concurrent_uploads_each_get_their_own_answer(served):
+    server, _, rest_api = served
+    values = list(range(0, 256, 16))
+
+    def classify(value: int) -> float:
+        with requests.Session() as session:
+            response = session.post(
+                f"{server.url}/api/predict", files={"file": ("x.png", png_bytes(value))}
+            )
+        return response.json()["output"][0]["prediction"][0]["probability"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(classify, values))
+    assert answers == pytest.approx([value / 255 for value in values], abs=1e-4)
+    assert os.listdir(rest_api.working_folder) == []
+
+
+def test_waitress_refuses_a_body_over_the_limit_as_json(
+    mock_package, monkeypatch, tmp_path, caplog
+):
+    monkeypatch.setenv("MODELHUB_MAX_UPLOAD_MB", "1")
+    rest_api = ModelHubRESTAPI(single.Model(), mock_package("single"))
+    rest_api.working_folder = str(tmp_path)
+    with (
+        caplog.at_level(logging.INFO, logger="modelhubapi.access"),
+        webservice.BackgroundServer(rest_api.app) as server,
+    ):
+        response = requests.post(f"{server.url}/api/predict", data=bytes(2 * 1024 * 1024))
+    assert response.status_code == 413
+    assert response.json() == {"error": "The request is too large: the limit is 1 MB."}
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST /api/predict 413" in caplog.text
+    assert os.listdir(tmp_path) == []
+
+
+def test_start_binds_warms_up_and_serves(mock_package, monkeypatch, tmp_path):
+    """`start` blocks, so it runs in a thread; the server it makes is caught to stop it."""
+    monkeypatch.setenv("HOST", "127.0.0.1")
+    monkeypatch.setenv("PORT", "0")
+    monkeypatch.setenv("MODELHUB_WORKING_DIR", str(tmp_path))
+    socket_map: dict = {}
+    servers = []
+    bound = threading.Event()
+    create_server = webservice.create_server
+
+    def recording_create_server(app):
+        servers.append(create_server(app, socket_map=socket_map))
+        bound.set()
+        return servers[0]
+
+    monkeypatch.setattr(webservice, "create_server", recording_create_server)
+    thread = threading.Thread(
+        target=webservice.start, args=(single.Model(), mock_package("single")), daemon=True
+    )
+    thread.start()
+    assert bound.wait(timeout=30)
+    server = servers[0]
+    try:
+        response = requests.get(f"http://127.0.0.1:{server.effective_port}/api/ready", timeout=30)
+        assert (response.status_code, response.json()) == (200, {"status": "ready"})
+    finally:
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+        thread.join(timeout=30)
+        server.task_dispatcher.shutdown()
+    assert not thread.is_alive()
