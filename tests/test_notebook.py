@@ -5,11 +5,13 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from squeezenet_support import ensure_built
 
 CONTRIB_SRC = Path(__file__).resolve().parent.parent / "contrib_src"
 
 
-def test_sandbox_notebook_executes_and_shows_top5(squeezenet_ready, monkeypatch):
+def test_sandbox_notebook_executes_and_shows_top5(monkeypatch):
+    ensure_built()
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join([str(CONTRIB_SRC.parent / "framework"), str(CONTRIB_SRC)])
