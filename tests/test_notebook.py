@@ -12,7 +12,7 @@ CONTRIB_SRC = Path(__file__).resolve().parent.parent / "contrib_src"
 
 def test_sandbox_notebook_executes_and_shows_top5(monkeypatch):
     ensure_built()
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend shows figures
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join([str(CONTRIB_SRC.parent / "framework"), str(CONTRIB_SRC)])
     )
