@@ -21,7 +21,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from modelhubapi import externalfiles, settings, webservice
+from modelhubapi import externalfiles, metrics, settings, webservice
 from modelhubapi.pythonapi import ModelHubAPI
 from modelhubapi.safety.errors import InputError
 from modelhubapi.safety.files import check_input_file
@@ -58,10 +58,13 @@ def load_model(contrib_dir: str) -> Any:
     if contrib_dir not in sys.path:
         sys.path.insert(0, contrib_dir)
     os.chdir(contrib_dir)
+    started = time.perf_counter()
     try:
-        return importlib.import_module("inference").Model()
+        model = importlib.import_module("inference").Model()
     except Exception as error:
         raise CliError(f"Could not load the model in {contrib_dir}: {error}") from None
+    metrics.record_model_load(time.perf_counter() - started)
+    return model
 
 
 def _api(contrib_dir: str) -> ModelHubAPI:
