@@ -51,8 +51,12 @@ docker: install
 	$(DOCKER) build -t $(IMAGE) .
 
 ## docker-check: build the image with podman, run it, classify samples inside it, check it is not root
+# The server runs unprivileged on port 80: Docker lets containers bind low ports by default
+# (ip_unprivileged_port_start=0); podman is told the same.
 docker-check: install
-	CHECK_CMD="$(CURDIR)/docker/smoke-test.sh" bash $(CONTAINER_CHECK) $(CURDIR)
+	CHECK_CMD="$(CURDIR)/docker/smoke-test.sh" \
+	RUN_ARGS="--sysctl net.ipv4.ip_unprivileged_port_start=0" \
+	bash $(CONTAINER_CHECK) $(CURDIR)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis artifacts
