@@ -50,12 +50,16 @@ notebook: install
 docker: install
 	$(DOCKER) build -t $(IMAGE) .
 
-## docker-check: build the image with podman, run it, classify samples inside it, check it is not root
+## docker-check: build the image with podman, run it, classify samples inside it, check it is not
+## root; then the expert mode: Jupyter refuses callers without the printed token
 # The server runs unprivileged on port 80: Docker lets containers bind low ports by default
 # (ip_unprivileged_port_start=0); podman is told the same.
 docker-check: install
 	CHECK_CMD="$(CURDIR)/docker/smoke-test.sh" \
 	RUN_ARGS="--sysctl net.ipv4.ip_unprivileged_port_start=0" \
+	bash $(CONTAINER_CHECK) $(CURDIR)
+	CHECK_CMD="$(CURDIR)/docker/expert-check.sh" CONTAINER_PORT=8080 PROBE_PATH=/api \
+	RUN_ARGS='--entrypoint=["modelhub-entrypoint","expert"]' \
 	bash $(CONTAINER_CHECK) $(CURDIR)
 
 clean:
