@@ -16,7 +16,7 @@ from mockmodels.noconfig import inference as failing
 from mockmodels.single import inference as single
 
 from modelhubapi import ModelHubAPI
-from modelhubapi.pythonapi import ConfigError, ModelError
+from modelhubapi.pythonapi import ConfigError, ModelError, input_names
 from modelhubapi.safety.errors import InputError
 
 
@@ -231,6 +231,20 @@ def test_multi_input_dict_is_checked_and_passed_on(mock_package):
         "second": "https://example.org/second.png",
         "extra": "kept as it is",
     }
+
+
+def test_only_input_specs_count_as_inputs():
+    # ModelHub's multi-input example config has a "description" beside the inputs, and
+    # configs older than multi-input support keep "dim_limits" directly under input.
+    multi_input = {
+        "format": ["application/json"],
+        "description": "four MRI sequences",
+        "t1": {"format": ["application/nii-gzip"]},
+        "flair": {"format": []},
+    }
+    flat = {"format": ["image/png"], "dim_limits": [{}, {}, {}]}
+    assert input_names({"model": {"io": {"input": multi_input}}}) == ["t1", "flair"]
+    assert input_names({"model": {"io": {"input": flat}}}) == []
 
 
 def test_multi_input_missing_an_input_is_an_error_naming_it(multi_api):

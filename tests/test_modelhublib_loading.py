@@ -173,6 +173,20 @@ def test_fewer_limits_than_axes_check_only_those_given(config):
     assert FixedDims(config).load("anything") == "anything"
 
 
+def test_limits_beyond_the_third_axis_are_not_checked(config):
+    # The schema documents a 4th entry for time series; ModelHub checks [c/z, h, w] only.
+    _limits(config).append({"min": 5})
+    assert FixedDims(config).load("anything") == "anything"
+
+
+def test_config_written_before_multi_input_keeps_its_limits_under_input():
+    flat = {"model": {"io": {"input": {"format": ["image/png"], "dim_limits": [{}, {"max": 1}]}}}}
+    with pytest.raises(OSError, match="do not comply"):
+        FixedDims(flat).load("anything")
+    flat["model"]["io"]["input"]["dim_limits"][1]["max"] = 2
+    assert FixedDims(flat).load("anything") == "anything"
+
+
 # --- PilImageLoader -----------------------------------------------------------------------
 
 

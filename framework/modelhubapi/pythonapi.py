@@ -65,7 +65,12 @@ class ModelError(Exception):
 
 def input_names(config: dict) -> list[str]:
     """Names of the inputs a multi-input config declares; empty for a single-input model."""
-    return [name for name in _io_section(config, "input") if name not in _NOT_INPUT_NAMES]
+    section = _io_section(config, "input")
+    return [
+        name
+        for name, spec in section.items()
+        if name not in _NOT_INPUT_NAMES and isinstance(spec, dict)
+    ]
 
 
 def is_url(reference: str) -> bool:

@@ -71,10 +71,18 @@ class ImageLoader:
         abstract base this raises NotImplementedError whatever the config.
         """
         dims = self._getImageDimensions(image)
-        limits = self._config["model"]["io"]["input"]["single" if id is None else id]["dim_limits"]
+        limits = _dim_limits(self._config["model"]["io"]["input"], id)
         if not _fits_limits(dims, limits):
             shown = tuple(int(size) for size in dims)
             raise OSError(f"Image dimensions {shown} do not comply with input requirements")
+
+
+def _dim_limits(inputs: dict, id: str | None) -> Sequence[dict]:
+    """The `dim_limits` of input `id`; for a single-input model those of `"single"`, or, in
+    configs written before multi-input support, those directly under `input`."""
+    if id is not None:
+        return inputs[id]["dim_limits"]
+    return inputs["single"]["dim_limits"] if "single" in inputs else inputs["dim_limits"]
 
 
 def _load_failure_message(input: Any) -> str:
@@ -88,7 +96,7 @@ def _fits_limits(dims: Sequence[int], limits: Sequence[dict]) -> bool:
 
     An axis the image does not have fits only a limit that sets no bound.
     """
-    for axis, limit in enumerate(limits):
+    for axis, limit in enumerate(limits[:3]):  # ModelHub checks [c/z, h, w] only
         if axis >= len(dims):
             if "min" in limit or "max" in limit:
                 return False
