@@ -10,7 +10,11 @@ IMAGE  ?= $(shell $(PYTHON) -c "import json; print(json.load(open('init/init.jso
 
 export PYTHONPATH := $(CURDIR)/framework:$(CURDIR)/contrib_src
 
-.PHONY: install init run test lint bench notebook docker docker-check clean
+.PHONY: help install init run test lint bench notebook docker docker-check clean
+
+## help: this list
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
 $(VENV)/.installed: requirements.txt requirements-build.txt requirements-notebook.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,8 +54,8 @@ notebook: install
 docker: install
 	$(DOCKER) build -t $(IMAGE) .
 
-## docker-check: build the image with podman, run it, classify samples inside it, check it is not
-## root; then the expert mode: Jupyter refuses callers without the printed token
+## docker-check: podman-build the image, classify samples inside it, check it is not root,
+##   and that expert mode (Jupyter) refuses callers without the printed token
 # The server runs unprivileged on port 80: Docker lets containers bind low ports by default
 # (ip_unprivileged_port_start=0); podman is told the same.
 docker-check: install
