@@ -65,6 +65,10 @@ docker-check: install
 	CHECK_CMD="$(CURDIR)/docker/expert-check.sh" CONTAINER_PORT=8080 PROBE_PATH=/api \
 	RUN_ARGS='--entrypoint=["modelhub-entrypoint","expert"]' \
 	bash $(CONTAINER_CHECK) $(CURDIR)
+	# ModelHub's start script asks for an empty token; the sandbox must still require one.
+	CHECK_CMD="$(CURDIR)/docker/expert-check.sh" CONTAINER_PORT=8888 PROBE_PATH=/api \
+	RUN_ARGS='--entrypoint=["modelhub-entrypoint","jupyter","notebook","--ip=0.0.0.0","--port=8888","--NotebookApp.token="]' \
+	bash $(CONTAINER_CHECK) $(CURDIR)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis artifacts
