@@ -230,6 +230,9 @@ class ModelHubRESTAPI:
     # -------------------------------------------------------------------------
 
     def _add_routes(self) -> None:
+        # Werkzeug would answer a doubled slash (`/api/thumbnail//config.json`) with an HTML
+        # redirect to the merged path, before any handler runs: such a path is simply unknown.
+        self.app.url_map.merge_slashes = False
         routes = (
             ("/", "index", self.index, ["GET"]),
             ("/api/get_config", "get_config", self.get_config, ["GET"]),

@@ -7,8 +7,9 @@ that run the model. It binds `settings.host()`:`settings.port()` with
 `settings.server_threads()` threads.
 
 waitress answers a few requests itself before the app runs: a body over the upload limit
-(refused from its Content-Length, before the body is read) and malformed HTTP. Those answers
-are given the API's JSON error shape too.
+(refused from its Content-Length, before the body is read; the limit is read from `settings`
+for each request, like every other limit) and malformed HTTP. Those answers are given the
+API's JSON error shape too.
 
 `start` blocks and is what `run.py` and `python -m modelhubapi serve` call;
 `create_server` builds a bound, not yet running server, and `BackgroundServer` runs one in a
@@ -25,6 +26,7 @@ from typing import Any
 import waitress
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
 
@@ -66,7 +68,7 @@ def create_server(
     """A waitress server for the WSGI `app`, bound but not yet running (call `run()`).
 
     Defaults come from `settings`. Bodies larger than the upload limit are refused by
-    waitress from their Content-Length before they are read.
+    waitress from their Content-Length before they are read (see `_UploadLimitedParser`).
     """
     server = waitress.create_server(
         app,
@@ -74,6 +76,8 @@ def create_server(
         host=host if host is not None else settings.host(),
         port=port if port is not None else settings.port(),
         threads=threads if threads is not None else settings.server_threads(),
+        # Read now so that a malformed MODELHUB_MAX_UPLOAD_MB fails at start; each request
+        # then applies the value current at its arrival (`_UploadLimitedParser`).
         max_request_body_size=settings.max_upload_bytes() + 1,
         ident="modelhub",
     )
@@ -126,13 +130,44 @@ class _JSONErrorTask(ErrorTask):
         self.set_close_on_finish()
         self.content_length = len(body)
         self.write(body)
-        log_access(
-            self.request.command or "-", self.request.path or "-", error.code, 0.0, len(body)
-        )
+        # A request line waitress could not parse leaves no `command` or `path` behind.
+        method = getattr(self.request, "command", None) or "-"
+        path = getattr(self.request, "path", None) or "-"
+        log_access(method, path, error.code, 0.0, len(body))
+
+
+class _RequestAdjustments:
+    """The server's waitress settings, with the body limit of one request."""
+
+    def __init__(self, adjustments: Any, max_request_body_size: int) -> None:
+        self._adjustments = adjustments
+        self.max_request_body_size = max_request_body_size
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._adjustments, name)
+
+
+class _UploadLimitedParser(HTTPRequestParser):
+    """waitress's request parser, with the body limit read from `settings` for each request
+    (waitress fixes it when the server is made): a changed MODELHUB_MAX_UPLOAD_MB applies at
+    once, as it does in the app, and a 413 always names the limit that was applied."""
+
+    def __init__(self, adjustments: Any) -> None:
+        super().__init__(_RequestAdjustments(adjustments, settings.max_upload_bytes() + 1))
 
 
 class _JSONErrorChannel(HTTPChannel):
     error_task_class = _JSONErrorTask
+    parser_class = _UploadLimitedParser
+
+    def send_continue(self) -> None:
+        """`Expect: 100-continue` on a request already refused from its headers (a
+        Content-Length over the limit): waitress would invite the body and read it up to the
+        limit before answering. The refusal is answered at once instead."""
+        if self.request.error is None:
+            super().send_continue()
+        else:
+            self.request.expect_continue = False
 
 
 def _listeners(server: Any) -> list[BaseWSGIServer]:

@@ -124,7 +124,10 @@ def _follow_redirects(url: str, deadline: float) -> http.client.HTTPResponse:
         location = response.getheader("Location")
         if response.status in _REDIRECT_STATUSES and location:
             response.close()
-            url = urljoin(url, location.strip())
+            try:
+                url = urljoin(url, location.strip())
+            except ValueError:  # a Location the URL parser cannot even join, e.g. `http://[::1`
+                raise _not_allowed() from None
             continue
         if not 200 <= response.status < 300:
             response.close()
