@@ -1,4 +1,5 @@
-"""Build hook of the init step: derive model/model.onnx from the published compressed weights.
+"""Build hook of the init step: derive model/model.onnx (and the compact and int8 variants,
+see squeezenet.variants) from the published compressed weights.
 
 `python -m modelhubapi init` runs `main()` once the external files are verified (see
 modelhubapi.externalfiles). The ONNX file is generated rather than downloaded because the
@@ -19,7 +20,8 @@ import onnx
 
 from modelhubapi.externalfiles import write_atomically
 from squeezenet import architecture, graph, weights
-from squeezenet.modelfiles import build_stamp, is_up_to_date, model_path
+from squeezenet.modelfiles import MODEL_DIR, build_stamp, is_up_to_date, model_path
+from squeezenet.variants import build_variants
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WEIGHTS_PATH = os.path.join(HERE, "weights", "compressed_SqueezeNet.net")
@@ -46,6 +48,7 @@ def build_fp32(weights_path: str = WEIGHTS_PATH, output_path: str | None = None)
 
 def main() -> None:
     build_fp32()
+    build_variants(MODEL_DIR, weights.decode_file(WEIGHTS_PATH))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,92 @@
+"""The int8 variant: static QDQ quantisation calibrated on the sample photos (never on the
+test images), within 1.5 points top-5 of fp32 on the 100 ImageNet test images."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+
+import numpy as np
+import onnx
+import pytest
+from squeezenet_support import CONTRIB_DIR, asset, asset_dir, ensure_built
+
+ensure_built()
+
+from inference import CONFIG_PATH, create_session  # noqa: E402
+from processing import ImageProcessor  # noqa: E402
+from squeezenet import architecture, variants  # noqa: E402
+from squeezenet.modelfiles import file_sha256, model_path  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def imagenet():
+    """The 100 test images preprocessed as the package does, and their class indices."""
+    folder = asset_dir("imagenet-sample-100")
+    with open(asset("imagenet_synsets.txt"), encoding="utf-8") as handle:
+        synsets = handle.read().split()
+    with open(CONFIG_PATH, encoding="utf-8") as handle:
+        processor = ImageProcessor(json.load(handle))
+    names = sorted(os.listdir(folder))
+    batch = np.concatenate(
+        [processor.loadAndPreprocess(os.path.join(folder, name)) for name in names]
+    )
+    classes = np.array([synsets.index(name.split("_")[0]) for name in names])
+    return batch, classes
+
+
+def accuracy(variant: str, batch: np.ndarray, classes: np.ndarray) -> tuple[float, float]:
+    session = create_session(variant)
+    probabilities = np.concatenate(
+        [session.run(None, {"data": batch[i : i + 10]})[0] for i in range(0, len(batch), 10)]
+    )
+    top5 = np.argsort(-probabilities, axis=1, kind="stable")[:, :5]
+    return float((top5[:, 0] == classes).mean()), float((top5 == classes[:, None]).any(1).mean())
+
+
+def test_int8_accuracy_is_within_reach_of_fp32(imagenet):
+    batch, classes = imagenet
+    assert len(classes) == 100
+    fp32_top1, fp32_top5 = accuracy("fp32", batch, classes)
+    int8_top1, int8_top5 = accuracy("int8", batch, classes)
+    assert int8_top5 >= fp32_top5 - 0.015
+    assert int8_top1 >= fp32_top1 - 0.03
+
+
+def test_int8_is_qdq_with_per_channel_weights():
+    model = onnx.load(model_path("int8"))
+    ops = Counter(node.op_type for node in model.graph.node)
+    assert ops["Conv"] == len(architecture.CONV_SPECS)
+    assert ops["QuantizeLinear"] > 0 and ops["DequantizeLinear"] > ops["QuantizeLinear"]
+    initializers = {tensor.name: tensor for tensor in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            weight = next(n for n in model.graph.node if n.output[0] == node.input[1])
+            assert weight.op_type == "DequantizeLinear"
+            assert initializers[weight.input[0]].data_type == onnx.TensorProto.INT8
+            assert len(initializers[weight.input[1]].dims) == 1  # one scale per output channel
+    # The probabilities stay float: the softmax reads no dequantised tensor.
+    softmax = next(node for node in model.graph.node if node.op_type == "Softmax")
+    producer = next(node for node in model.graph.node if softmax.input[0] in node.output)
+    assert producer.op_type != "DequantizeLinear"
+
+
+def test_calibration_never_sees_the_test_images():
+    calibration = {file_sha256(path) for path in variants.sample_images()}
+    assert calibration
+    folder = asset_dir("imagenet-sample-100")
+    test_images = {file_sha256(os.path.join(folder, name)) for name in os.listdir(folder)}
+    assert not calibration & test_images
+    assert all(
+        os.path.dirname(path) == os.path.join(CONTRIB_DIR, "sample_data")
+        for path in variants.sample_images()
+    )
+
+
+def test_calibration_tensors_are_deterministic_and_preprocessed():
+    first = variants.calibration_tensors(3)
+    second = variants.calibration_tensors(3)
+    assert len(first) == 3 * len(variants.sample_images())
+    assert all(a.shape == (1, 3, 227, 227) and a.dtype == np.float32 for a in first)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
