@@ -6,7 +6,9 @@ a 3x4x4 `.npy`, a 91x109x91 NIfTI and a 256x256 single-slice DICOM.
 """
 
 import importlib
+import os
 import re
+import subprocess
 import sys
 
 import numpy as np
@@ -469,3 +471,27 @@ def test_without_simpleitk_importing_its_loader_fails(without_simpleitk):
         from modelhublib.imageloaders import SitkImageLoader  # noqa: F401
     with pytest.raises(ImportError):
         from modelhublib.imageconverters import SitkToNumpyConverter  # noqa: F401
+
+
+def test_simpleitk_is_imported_only_when_a_file_reaches_its_loader(files):
+    # SimpleITK costs about 90 MB of memory: a model fed photos must not pay for it.
+    script = f"""
+import subprocess
+import sys
+from modelhublib.processor import ImageProcessorBase
+config = {{"model": {{"io": {{"input": {{"single": {{"dim_limits": [{{}}, {{}}, {{}}]}}}}}}}}}}
+processor = ImageProcessorBase(config)
+processor.loadAndPreprocess({str(files["ramp.png"])!r})
+print("SimpleITK" in sys.modules)
+processor.loadAndPreprocess({str(files["ramp.nrrd"])!r})
+print("SimpleITK" in sys.modules)
+"""
+    framework = os.path.join(os.path.dirname(os.path.dirname(__file__)), "framework")
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": framework},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.split() == ["False", "True"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-import SimpleITK as sitk
+import sys
 
+import numpy as np
+
+from ..imageloaders.sitkImageLoader import simpleitk
 from .imageConverter import ImageConverter
 
 
@@ -16,9 +18,10 @@ class SitkToNumpyConverter(ImageConverter):
     """
 
     def _convert(self, image: object) -> np.ndarray:
-        if not isinstance(image, sitk.Image):
+        # Until SimpleITK is imported no SimpleITK image can exist: refuse without importing it.
+        if "SimpleITK" not in sys.modules or not isinstance(image, simpleitk().Image):
             raise OSError('Image is not of type "SimpleITK.Image".')
-        array = sitk.GetArrayFromImage(image)
+        array = simpleitk().GetArrayFromImage(image)
         if array.ndim == 2:
             array = array[np.newaxis]
         return array[np.newaxis].astype(np.float32)

@@ -1,25 +1,36 @@
 """Loader for medical formats (NIfTI, NRRD, DICOM, MetaImage, ...) via SimpleITK.
 
-Importing this module fails when SimpleITK is not installed; the package
-then leaves this loader out, as SimpleITK is an optional dependency.
+SimpleITK is optional (the package leaves this loader out when it is not
+installed) and heavy (about 90 MB of memory), so it is imported on the first
+file that reaches this loader, not when the engine starts: a model fed only
+photos, which Pillow reads first, never pays for it.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import SimpleITK as sitk
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from .imageLoader import ImageLoader
+
+if TYPE_CHECKING:
+    import SimpleITK
+
+
+def simpleitk() -> ModuleType:
+    """The SimpleITK module, imported on first use."""
+    import SimpleITK
+
+    return SimpleITK
 
 
 class SitkImageLoader(ImageLoader):
     """Reads any file SimpleITK can and returns the `SimpleITK.Image`."""
 
-    def _load(self, input: Any) -> sitk.Image:
-        return sitk.ReadImage(input)
+    def _load(self, input: Any) -> SimpleITK.Image:
+        return simpleitk().ReadImage(input)
 
-    def _getImageDimensions(self, image: sitk.Image) -> list[int]:
+    def _getImageDimensions(self, image: SimpleITK.Image) -> list[int]:
         """`GetSize()` (x, y[, z]) reversed to [depth, height, width]; a 2-D image has depth 1.
 
         So a 64x32 NRRD gives [1, 32, 64] and a single-slice DICOM (size
