@@ -1,8 +1,11 @@
-"""Fixtures shared by the test modules: mock packages, REST clients, a loopback file server."""
+"""Fixtures shared by the test modules: mock packages, REST clients, a loopback file server,
+the private-URL switch and a public name routed to loopback (for the URL tests), and the
+after-test checks of the hostile battery."""
 
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -10,8 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from loopback_servers import PUBLIC_IP, PUBLIC_NAME
 
 from modelhubapi import ModelHubRESTAPI
+from modelhubapi.safety import urls
 
 MOCKMODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mockmodels")
 
@@ -89,3 +94,48 @@ def file_server(monkeypatch) -> Iterator[FileServer]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def private_refused(monkeypatch) -> None:
+    """URLs to private hosts refused, as in production (whatever the environment says)."""
+    monkeypatch.delenv("MODELHUB_ALLOW_PRIVATE_URLS", raising=False)
+
+
+@pytest.fixture
+def private_allowed(monkeypatch) -> None:
+    """URLs to private hosts allowed, so the engine may fetch from loopback servers."""
+    monkeypatch.setenv("MODELHUB_ALLOW_PRIVATE_URLS", "1")
+
+
+@pytest.fixture
+def routed_public_name(monkeypatch, private_refused) -> tuple[list[str], list[str]]:
+    """`PUBLIC_NAME` resolves (through the URL rule's one lookup) to `PUBLIC_IP`, and
+    connections to `PUBLIC_IP` are routed to loopback, so a loopback server passes for a
+    public host. Returns the lists of every lookup and connection made, in order."""
+    lookups: list[str] = []
+    connections: list[str] = []
+    real_resolve = urls.resolve_host
+    real_connect = socket.create_connection
+
+    def resolve(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return [PUBLIC_IP] if host == PUBLIC_NAME else real_resolve(host, port)
+
+    def connect(address, *args, **kwargs):
+        connections.append(address[0])
+        target = "127.0.0.1" if address[0] == PUBLIC_IP else address[0]
+        return real_connect((target, address[1]), *args, **kwargs)
+
+    monkeypatch.setattr(urls, "resolve_host", resolve)
+    monkeypatch.setattr(socket, "create_connection", connect)
+    return lookups, connections
+
+
+@pytest.fixture
+def clean_and_alive(service) -> Iterator[None]:
+    """For a hostile-battery module (`pytestmark` uses it; the module defines `service`):
+    whatever a test sent, nothing of it stays in the working folder and the server lives."""
+    yield
+    service.assert_clean()
+    service.assert_alive()

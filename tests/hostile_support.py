@@ -1,6 +1,7 @@
 """Shared helpers of the hostile-input battery (tests/test_hostile_*.py): the real SqueezeNet
 service behind waitress on 127.0.0.1, raw HTTP for requests a client library would tidy up,
-a loopback canary and the checks every error answer must pass.
+and the checks every error answer must pass. (The remote side of `fileurl` is played by
+loopback_servers.py; conftest.py has the after-test checks, `clean_and_alive`.)
 
 The service runs in this process (a `webservice.BackgroundServer`), so tests can watch its
 working folder, patch its DNS lookup, and swap its model for one that fails.
@@ -16,12 +17,10 @@ import os
 import re
 import select
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -220,77 +219,6 @@ def photo(name: str = "camel.jpeg") -> Image.Image:
     """A sample photo, decoded (RGB)."""
     with Image.open(sample_path(name)) as image:
         return image.convert("RGB")
-
-
-# --- loopback servers playing the remote side of `fileurl` ---------------------------------
-
-
-class LoopbackServer(ThreadingHTTPServer):
-    """A loopback HTTP server that counts the connections it accepts; `routes` maps a path
-    to a function answering it. `stopping` ends handlers that would otherwise wait."""
-
-    daemon_threads = True
-
-    def __init__(self, routes: dict[str, Callable[[BaseHTTPRequestHandler], None]]):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.routes = routes
-        self.contacts = 0
-        self.stopping = threading.Event()
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
-
-    def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
-
-    def get_request(self):
-        request = super().get_request()
-        self.contacts += 1
-        return request
-
-    def handle_error(self, request, client_address) -> None:
-        """A client giving up mid-answer is what some tests are about: not an error."""
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: LoopbackServer
-
-    def do_GET(self) -> None:
-        route = self.server.routes.get(self.path.split("?")[0])
-        with suppress(BrokenPipeError, ConnectionResetError):
-            if route is None:
-                reply(self, 404, b"not here")
-            else:
-                route(self)
-
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
-
-
-def reply(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"", **headers: str):
-    """Answer a request to a loopback server: `status`, `body`, and `headers` (underscores
-    in their names become dashes)."""
-    handler.send_response(status)
-    for name, value in headers.items():
-        handler.send_header(name.replace("_", "-"), value)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
-
-
-@contextmanager
-def loopback_server(routes: dict[str, Callable[[Any], None]]) -> Iterator[LoopbackServer]:
-    server = LoopbackServer(routes)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.stopping.set()
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def raw_exchange(port: int, head: bytes, body_chunks: Iterable[bytes] = ()) -> bytes:

@@ -34,7 +34,10 @@ from hostile_support import (
 )
 from PIL import Image, ImageOps
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::UserWarning:PIL"),
+    pytest.mark.usefixtures("clean_and_alive"),
+]
 
 CLIENTS = 32
 
@@ -44,13 +47,6 @@ def service(tmp_path_factory):
     """Served as in production (8 request threads), with a 1 MB upload limit."""
     with serve_squeezenet(tmp_path_factory, threads=8, MODELHUB_MAX_UPLOAD_MB="1") as service:
         yield service
-
-
-@pytest.fixture(autouse=True)
-def clean_and_alive(service):
-    yield
-    service.assert_clean()
-    service.assert_alive()
 
 
 @pytest.fixture(scope="module")

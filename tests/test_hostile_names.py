@@ -11,6 +11,8 @@ import os
 import pytest
 from hostile_support import assert_fast_error, assert_json_error, serve_squeezenet, top1
 
+pytestmark = pytest.mark.usefixtures("clean_and_alive")
+
 CAMEL = "Arabian camel, dromedary, Camelus dromedarius"
 # Each shape of a hostile name, with {target} standing for something that exists (or not)
 # outside the route's folder.
@@ -52,13 +54,6 @@ def service(tmp_path_factory):
         with open(os.path.join(os.path.dirname(output), "secret.h5"), "wb") as file:
             file.write(b"secret")
         yield service
-
-
-@pytest.fixture(autouse=True)
-def clean_and_alive(service):
-    yield
-    service.assert_clean()
-    service.assert_alive()
 
 
 # route -> (a plain name that is served, an existing target outside, a missing one beside it)

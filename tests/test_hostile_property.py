@@ -128,6 +128,16 @@ def client(tmp_path_factory):
         yield rest_api.app.test_client(), working
 
 
+def _examples(count: int) -> settings:
+    """Hypothesis settings for `count` uploads: each runs the model, so neither a per-example
+    deadline nor the health checks on slow or large examples fit."""
+    return settings(
+        max_examples=count,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
 def _upload(test_client, content: bytes):
     return test_client.post(
         "/api/predict",
@@ -136,11 +146,7 @@ def _upload(test_client, content: bytes):
     )
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@_examples(150)
 @given(content=uploads)
 def test_any_upload_gets_a_prediction_or_a_4xx(client, content):
     test_client, working = client
@@ -162,11 +168,7 @@ def service(tmp_path_factory):
         yield service
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@_examples(25)
 @given(content=uploads)
 def test_any_upload_over_http_gets_a_prediction_or_a_4xx(service, content):
     _check_answer(service.upload(content, "upload.bin"))

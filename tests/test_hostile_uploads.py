@@ -45,6 +45,7 @@ WRONG_TYPE = "Incorrect file type."
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning:PIL"),
     pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning"),
+    pytest.mark.usefixtures("clean_and_alive"),
 ]
 
 
@@ -53,14 +54,6 @@ def service(tmp_path_factory):
     """The service with a 1 MB upload limit, so oversized bodies are cheap to make."""
     with serve_squeezenet(tmp_path_factory, MODELHUB_MAX_UPLOAD_MB="1") as service:
         yield service
-
-
-@pytest.fixture(autouse=True)
-def clean_and_alive(service):
-    """Whatever a test sent, nothing of it stays in the working folder and the server lives."""
-    yield
-    service.assert_clean()
-    service.assert_alive()
 
 
 # --- files that are not (whole) pictures ---------------------------------------------------

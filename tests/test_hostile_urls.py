@@ -19,14 +19,21 @@ from hostile_support import (
     assert_fast_error,
     assert_json_error,
     encode,
-    loopback_server,
     photo,
-    reply,
     serve_squeezenet,
     top1,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from loopback_servers import (
+    LOOPBACK_LOCATIONS,
+    PUBLIC_NAME,
+    answering,
+    endless,
+    huge_length,
+    redirect_to,
+    serving,
+)
 from mockmodels.multi import inference as multi
 from PIL import Image
 
@@ -38,9 +45,8 @@ NOT_ALLOWED = "URL not allowed: its host is unknown or not public."
 ONLY_HTTP = "Only http and https URLs are allowed."
 OUTSIDE = "Local input files must be in sample_data/ or the data folder."
 TIMEOUT_SECONDS = 2
-# A globally routable address, routed to loopback by `public_name` below.
-PUBLIC_IP = "93.184.215.14"
-PUBLIC_NAME = "public.example"
+
+pytestmark = pytest.mark.usefixtures("clean_and_alive")
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +59,6 @@ def service(tmp_path_factory):
         yield service
 
 
-@pytest.fixture(autouse=True)
-def clean_and_alive(service):
-    yield
-    service.assert_clean()
-    service.assert_alive()
-
-
 @pytest.fixture(scope="module")
 def camel_jpeg() -> bytes:
     return encode(photo(), "JPEG", quality=90)
@@ -68,18 +67,8 @@ def camel_jpeg() -> bytes:
 @pytest.fixture
 def canary(camel_jpeg):
     """A loopback server that would serve the photo; tests assert it is never contacted."""
-    with loopback_server({"/": lambda handler: reply(handler, 200, camel_jpeg)}) as server:
+    with serving({"/": answering(200, camel_jpeg)}) as server:
         yield server
-
-
-@pytest.fixture
-def private_refused(monkeypatch):
-    monkeypatch.delenv("MODELHUB_ALLOW_PRIVATE_URLS", raising=False)
-
-
-@pytest.fixture
-def private_allowed(monkeypatch):
-    monkeypatch.setenv("MODELHUB_ALLOW_PRIVATE_URLS", "1")
 
 
 # --- refused before any connection -----------------------------------------------------------
@@ -193,7 +182,7 @@ def test_a_url_with_no_fileurl_value_is_400(service):
 def test_a_photo_on_a_loopback_server_classifies_like_its_upload(
     service, camel_jpeg, private_allowed
 ):
-    with loopback_server({"/camel.jpg": lambda handler: reply(handler, 200, camel_jpeg)}) as server:
+    with serving({"/camel.jpg": answering(200, camel_jpeg)}) as server:
         by_url = service.predict_url(server.url("/camel.jpg"))
     by_upload = service.upload(camel_jpeg, "camel.jpg")
     assert top1(by_url) == CAMEL
@@ -211,21 +200,21 @@ def test_a_photo_on_a_loopback_server_classifies_like_its_upload(
     ids=["html", "empty", "corrupt png", "multi-input json"],
 )
 def test_a_downloaded_file_is_checked_like_an_upload(service, private_allowed, body, message):
-    with loopback_server({"/file": lambda handler: reply(handler, 200, body)}) as server:
+    with serving({"/file": answering(200, body)}) as server:
         _refused(service, server.url("/file"), message)
 
 
 def test_a_downloaded_bomb_is_refused_from_its_header(service, private_allowed):
     bomb = bytearray(encode(Image.new("P", (1, 1)), "GIF"))
     bomb[6:10] = b"\x30\x75\x30\x75"  # logical screen 30000x30000
-    with loopback_server({"/bomb.gif": lambda handler: reply(handler, 200, bytes(bomb))}) as server:
+    with serving({"/bomb.gif": answering(200, bytes(bomb))}) as server:
         _refused(service, server.url("/bomb.gif"), None)
 
 
 @pytest.mark.parametrize("status", [301, 404, 500])
 def test_upstream_errors_are_400_plainly(service, private_allowed, status):
-    routes = {"/x": lambda handler: reply(handler, status, b"secret detail at 10.1.2.3")}
-    with loopback_server(routes) as server:
+    routes = {"/x": answering(status, b"secret detail at 10.1.2.3")}
+    with serving(routes) as server:
         _refused(service, server.url("/x"), f"The URL answered with HTTP status {status}.")
 
 
@@ -247,7 +236,7 @@ def test_a_hanging_server_is_400_at_the_timeout_and_others_are_served(
         reached.set()
         handler.server.stopping.wait(60)
 
-    with loopback_server({"/hang": hang}) as server:
+    with serving({"/hang": hang}) as server:
         result = {}
 
         def hanging() -> None:
@@ -266,25 +255,9 @@ def test_a_hanging_server_is_400_at_the_timeout_and_others_are_served(
     assert TIMEOUT_SECONDS * 0.9 <= result["seconds"] < TIMEOUT_SECONDS + 8
 
 
-def _endless(handler) -> None:
-    handler.send_response(200)
-    handler.end_headers()
-    chunk = bytes(64 * 1024)
-    while not handler.server.stopping.is_set():
-        handler.wfile.write(chunk)
-
-
-def _declares_too_much(handler) -> None:
-    handler.send_response(200)
-    handler.send_header("Content-Length", str(10 * 1024**3))
-    handler.end_headers()
-    handler.wfile.flush()
-    handler.server.stopping.wait(60)
-
-
-@pytest.mark.parametrize("route", [_endless, _declares_too_much], ids=["endless", "10 GB"])
+@pytest.mark.parametrize("route", [endless, huge_length], ids=["endless", "10 GB"])
 def test_a_download_over_the_limit_is_413(service, private_allowed, route):
-    with loopback_server({"/big": route}) as server:
+    with serving({"/big": route}) as server:
         assert_fast_error(
             lambda: service.predict_url(server.url("/big")),
             413,
@@ -292,29 +265,25 @@ def test_a_download_over_the_limit_is_413(service, private_allowed, route):
         )
 
 
-def _redirect(location: str, status: int = 302):
-    return lambda handler: reply(handler, status, Location=location)
-
-
 def test_a_redirect_loop_ends_with_400(service, private_allowed):
-    routes = {"/a": _redirect("/b", 301), "/b": _redirect("/a", 307)}
-    with loopback_server(routes) as server:
+    routes = {"/a": redirect_to("/b", 301), "/b": redirect_to("/a", 307)}
+    with serving(routes) as server:
         _refused(service, server.url("/a"), "Too many redirects.")
         assert server.contacts == 4
 
 
 def test_a_short_redirect_chain_is_followed(service, private_allowed, camel_jpeg):
     routes = {
-        "/1": _redirect("/2", 301),
-        "/2": _redirect("/3", 308),
-        "/3": lambda handler: reply(handler, 200, camel_jpeg),
+        "/1": redirect_to("/2", 301),
+        "/2": redirect_to("/3", 308),
+        "/3": answering(200, camel_jpeg),
     }
-    with loopback_server(routes) as server:
+    with serving(routes) as server:
         assert top1(service.predict_url(server.url("/1"))) == CAMEL
 
 
 def test_a_redirect_to_another_scheme_is_refused(service, private_allowed):
-    with loopback_server({"/go": _redirect("file:///etc/passwd")}) as server:
+    with serving({"/go": redirect_to("file:///etc/passwd")}) as server:
         _refused(service, server.url("/go"), ONLY_HTTP)
 
 
@@ -324,7 +293,7 @@ def test_a_redirect_to_another_scheme_is_refused(service, private_allowed):
 )
 def test_a_redirect_to_a_malformed_url_is_a_400(service, private_allowed, location):
     """The remote side writes the Location header: whatever it holds, the answer is a 4xx."""
-    with loopback_server({"/go": _redirect(location)}) as server:
+    with serving({"/go": redirect_to(location)}) as server:
         _refused(service, server.url("/go"), None)
 
 
@@ -379,8 +348,8 @@ def test_any_fileurl_gets_a_4xx_never_a_5xx(service, no_dns, url):
 def redirector():
     """A loopback server redirecting /go to whatever `location[0]` holds."""
     location = [""]
-    routes = {"/go": lambda handler: reply(handler, 302, Location=location[0])}
-    with loopback_server(routes) as server:
+    routes = {"/go": lambda handler: handler.answer(302, Location=location[0])}
+    with serving(routes) as server:
         yield server, location
 
 
@@ -398,45 +367,20 @@ def test_any_redirect_location_gets_a_4xx_never_a_5xx(service, no_dns, redirecto
 # --- a public-looking host that redirects to a private one ---------------------------------
 
 
-@pytest.fixture
-def public_name(monkeypatch, private_refused):
-    """`public.example` resolves, through the engine's one lookup, to a public address,
-    and connections to that address are routed to loopback."""
-    real_resolve = urls.resolve_host
-    real_connect = socket.create_connection
-
-    def resolve(host: str, port: int) -> list[str]:
-        return [PUBLIC_IP] if host == PUBLIC_NAME else real_resolve(host, port)
-
-    def connect(address, *args, **kwargs):
-        target = "127.0.0.1" if address[0] == PUBLIC_IP else address[0]
-        return real_connect((target, address[1]), *args, **kwargs)
-
-    monkeypatch.setattr(urls, "resolve_host", resolve)
-    monkeypatch.setattr(socket, "create_connection", connect)
-
-
-def test_a_public_host_serving_the_photo_classifies(service, public_name, camel_jpeg):
+def test_a_public_host_serving_the_photo_classifies(service, routed_public_name, camel_jpeg):
     """The routed name works: the refusal below is the address rule, not a dead route."""
-    with loopback_server({"/camel.jpg": lambda handler: reply(handler, 200, camel_jpeg)}) as server:
+    with serving({"/camel.jpg": answering(200, camel_jpeg)}) as server:
         assert top1(service.predict_url(server.url("/camel.jpg", host=PUBLIC_NAME))) == CAMEL
 
 
 @pytest.mark.parametrize(
-    "location",
-    [
-        "http://127.0.0.1:{port}/",
-        "http://localhost:{port}/",
-        "http://[::ffff:127.0.0.1]:{port}/",
-        "http://2130706433:{port}/",
-        "http://169.254.169.254/latest/meta-data/",
-    ],
+    "location", [*LOOPBACK_LOCATIONS, "http://169.254.169.254/latest/meta-data/"]
 )
 def test_a_redirect_from_a_public_host_to_a_private_one_is_refused(
-    service, public_name, canary, location
+    service, routed_public_name, canary, location
 ):
-    routes = {"/go": _redirect(location.format(port=canary.port))}
-    with loopback_server(routes) as server:
+    routes = {"/go": redirect_to(location.format(port=canary.port))}
+    with serving(routes) as server:
         _refused(service, server.url("/go", host=PUBLIC_NAME), NOT_ALLOWED)
         assert server.contacts == 1
     assert canary.contacts == 0

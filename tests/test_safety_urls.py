@@ -9,86 +9,35 @@ import os
 import socket
 import ssl
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 
 import pytest
+from loopback_servers import (
+    LOOPBACK_LOCATIONS,
+    PATIENCE,
+    PUBLIC_IP,
+    PUBLIC_NAME,
+    Handler,
+    Route,
+    Server,
+    answering,
+    endless,
+    hang,
+    huge_length,
+    redirect_to,
+    serving,
+)
 
-from modelhubapi.safety import urls
 from modelhubapi.safety.errors import InputError
 from modelhubapi.safety.urls import download, is_public_address
 
 NOT_ALLOWED = "URL not allowed: its host is unknown or not public."
 BODY = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
-# A globally routable address the tests route to loopback (see `routed_public_name`).
-PUBLIC_IP = "93.184.215.14"
-PUBLIC_NAME = "public.example"
-# Long enough for an idle server's wait, short enough to end a forgotten one.
-SERVER_PATIENCE = 30
-
-
-class Server(ThreadingHTTPServer):
-    """A loopback HTTP server that counts connections and whose handlers can be stopped."""
-
-    daemon_threads = True
-
-    def __init__(self, routes: dict[str, Callable[[Handler], None]]):
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.routes = routes
-        self.contacts = 0
-        self.requests: list[tuple[str, str | None]] = []
-        self.stopping = threading.Event()
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
-
-    def url(self, path: str, host: str = "127.0.0.1", scheme: str = "http") -> str:
-        return f"{scheme}://{host}:{self.port}{path}"
-
-    def get_request(self):
-        request = super().get_request()
-        self.contacts += 1
-        return request
-
-    def handle_error(self, request, client_address) -> None:
-        """A client that gave up mid-answer is what these tests are about: not an error."""
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: Server
-
-    def do_GET(self) -> None:
-        self.server.requests.append((self.path, self.headers.get("Host")))
-        route = self.server.routes.get(self.path.split("?")[0], not_found)
-        with suppress(BrokenPipeError, ConnectionResetError, ssl.SSLError):
-            route(self)
-
-    def log_message(self, format, *args) -> None:
-        """Quiet: the tests assert on what matters."""
-
-    def answer(self, status: int, body: bytes = b"", **headers: str) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name.replace("_", "-"), value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-def not_found(handler: Handler) -> None:
-    handler.answer(404, b"no such thing")
 
 
 def ok(handler: Handler) -> None:
     handler.answer(200, BODY, Content_Type="image/png")
-
-
-def hang(handler: Handler) -> None:
-    handler.server.stopping.wait(SERVER_PATIENCE)
 
 
 def drip_body(handler: Handler) -> None:
@@ -107,24 +56,6 @@ def drip_headers(handler: Handler) -> None:
         handler.wfile.flush()
 
 
-def endless(handler: Handler) -> None:
-    """200 with no length, then data until the client goes away."""
-    handler.send_response(200)
-    handler.end_headers()
-    chunk = bytes(64 * 1024)
-    while not handler.server.stopping.is_set():
-        handler.wfile.write(chunk)
-
-
-def huge_length(handler: Handler) -> None:
-    """Declares 10 GiB, then sends nothing: only refusing on the header is quick."""
-    handler.send_response(200)
-    handler.send_header("Content-Length", str(10 * 1024**3))
-    handler.end_headers()
-    handler.wfile.flush()
-    handler.server.stopping.wait(SERVER_PATIENCE)
-
-
 def short_body(handler: Handler) -> None:
     handler.send_response(200)
     handler.send_header("Content-Length", "1000")
@@ -133,46 +64,16 @@ def short_body(handler: Handler) -> None:
     handler.close_connection = True
 
 
-def redirect_to(location: str, status: int = 302) -> Callable[[Handler], None]:
-    return lambda handler: handler.answer(status, Location=location)
-
-
-def hops(count: int) -> dict[str, Callable[[Handler], None]]:
+def hops(count: int) -> dict[str, Route]:
     """/hop/N redirects (relative Location) to /hop/N-1; /hop/0 is the file."""
     routes = {f"/hop/{n}": redirect_to(f"/hop/{n - 1}", 301 + n % 3) for n in range(1, count + 1)}
     return {**routes, "/hop/0": ok}
-
-
-@contextmanager
-def serving(routes: dict[str, Callable[[Handler], None]], tls: ssl.SSLContext | None = None):
-    server = Server(routes)
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.stopping.set()
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture
 def canary() -> Iterator[Server]:
     with serving({"/": ok}) as server:
         yield server
-
-
-@pytest.fixture
-def private_refused(monkeypatch):
-    monkeypatch.delenv("MODELHUB_ALLOW_PRIVATE_URLS", raising=False)
-
-
-@pytest.fixture
-def private_allowed(monkeypatch):
-    monkeypatch.setenv("MODELHUB_ALLOW_PRIVATE_URLS", "1")
 
 
 @pytest.fixture
@@ -322,29 +223,6 @@ def test_public_address_table(address, public):
 # --- a public-looking name routed to loopback: hop checking and address pinning ------------
 
 
-@pytest.fixture
-def routed_public_name(monkeypatch, private_refused):
-    """`public.example` resolves (through the module's one lookup) to PUBLIC_IP, and
-    connections to PUBLIC_IP are routed to loopback. Records every lookup and connection."""
-    lookups: list[str] = []
-    connections: list[str] = []
-    real_resolve = urls.resolve_host
-    real_connect = socket.create_connection
-
-    def resolve(host: str, port: int) -> list[str]:
-        lookups.append(host)
-        return [PUBLIC_IP] if host == PUBLIC_NAME else real_resolve(host, port)
-
-    def connect(address, *args, **kwargs):
-        connections.append(address[0])
-        target = "127.0.0.1" if address[0] == PUBLIC_IP else address[0]
-        return real_connect((target, address[1]), *args, **kwargs)
-
-    monkeypatch.setattr(urls, "resolve_host", resolve)
-    monkeypatch.setattr(socket, "create_connection", connect)
-    return lookups, connections
-
-
 def test_one_lookup_per_hop_and_the_connection_goes_to_the_checked_address(
     routed_public_name, destination
 ):
@@ -356,15 +234,7 @@ def test_one_lookup_per_hop_and_the_connection_goes_to_the_checked_address(
     assert connections == [PUBLIC_IP]
 
 
-@pytest.mark.parametrize(
-    "location",
-    [
-        "http://127.0.0.1:{port}/",
-        "http://localhost:{port}/",
-        "http://[::ffff:127.0.0.1]:{port}/",
-        "http://2130706433:{port}/",
-    ],
-)
+@pytest.mark.parametrize("location", LOOPBACK_LOCATIONS)
 def test_a_redirect_to_a_private_host_is_refused(routed_public_name, canary, destination, location):
     with serving({"/go": redirect_to(location.format(port=canary.port))}) as server:
         error = refused(server.url("/go", host=PUBLIC_NAME), destination)
@@ -403,8 +273,7 @@ def test_a_redirect_loop_ends(private_allowed, destination):
 
 @pytest.mark.parametrize("status", [304, 401, 404, 500])
 def test_non_2xx_answers_are_refused_plainly(private_allowed, destination, status):
-    routes = {"/x": lambda handler: handler.answer(status, b"internal detail at 10.0.0.5")}
-    with serving(routes) as server:
+    with serving({"/x": answering(status, b"internal detail at 10.0.0.5")}) as server:
         error = refused(server.url("/x"), destination)
     assert error.message == f"The URL answered with HTTP status {status}."
 
@@ -461,7 +330,7 @@ def test_the_deadline_covers_the_whole_download(private_allowed, destination, mo
         error = refused(server.url("/slow"), destination)
         elapsed = time.monotonic() - started
     assert error.message == "The URL did not answer in time."
-    assert elapsed < SERVER_PATIENCE / 3
+    assert elapsed < PATIENCE / 3
 
 
 # --- https: the socket goes to the checked address, TLS verifies the URL's name ------------

@@ -87,9 +87,7 @@ class _AppMetrics:
             registry=self.registry,
             multiprocess_mode="max",
         )
-        build_info.labels(
-            engine_version, platform.python_version(), model_id, model_name
-        ).set(1)
+        build_info.labels(engine_version, platform.python_version(), model_id, model_name).set(1)
 
 
 # Every instrumented app still alive (its hooks hold its metrics); an app going away takes
