@@ -44,7 +44,7 @@ lint: $(VENV)/.installed
 
 ## bench: the benchmark (ceiling, in-process pipeline, HTTP server), results in artifacts/
 bench: install
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(ARGS)
 
 ## notebook: the Jupyter sandbox on 127.0.0.1:8888, with a token
 notebook: install
