@@ -11,12 +11,15 @@ Pillow mode is brought to 8-bit RGB.
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from modelhublib.processor import ImageProcessorBase
+
+logger = logging.getLogger(__name__)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LABELS_PATH = os.path.join(HERE, "model", "labels.json")
@@ -84,10 +87,23 @@ def warp_and_crop(image: Image.Image, draft: bool = True) -> Image.Image:
     """
     if draft:
         image.draft("RGB", (WARP_SIZE, WARP_SIZE))
-    ImageOps.exif_transpose(image, in_place=True)  # in place: no copy when already upright
+    _honour_orientation(image)
     image = to_rgb(image)
     image = image.resize((WARP_SIZE, WARP_SIZE), Image.Resampling.BILINEAR)
     return image.crop(_CROP_BOX)
+
+
+def _honour_orientation(image: Image.Image) -> None:
+    """Rotate or flip `image` in place as its EXIF orientation says (no copy when upright).
+
+    EXIF is metadata from the uploader: when it cannot be parsed (Pillow raises SyntaxError,
+    struct.error, ValueError... depending on the damage) the pixels are used as stored, as
+    browsers do, instead of refusing a photo whose pixels are fine.
+    """
+    try:
+        ImageOps.exif_transpose(image, in_place=True)
+    except Exception:
+        logger.info("Ignoring unreadable EXIF orientation", exc_info=True)
 
 
 class ImageProcessor(ImageProcessorBase):

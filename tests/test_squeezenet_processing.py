@@ -71,6 +71,14 @@ def test_exif_orientation_is_honoured(tmp_path, processor):
     )
 
 
+@pytest.mark.parametrize("exif", [b"garbage!", b"MM\x00\x2a\x00\x00\x00\x08\x00\x05\xff"])
+def test_unreadable_exif_leaves_the_pixels_as_stored(tmp_path, processor, exif):
+    stored = gradient()
+    upright = processor.loadAndPreprocess(saved(tmp_path, stored, "plain.png"))
+    damaged = processor.loadAndPreprocess(saved(tmp_path, stored, "damaged.png", exif=exif))
+    np.testing.assert_array_equal(damaged, upright)
+
+
 def _grey(mode, image):
     """The grey picture as 16-bit (I;16), 32-bit integer (I) or float 0..1 (F) pixels."""
     values = np.asarray(image.convert("L"))
