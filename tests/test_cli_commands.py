@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
 import pytest
 from squeezenet_support import CONTRIB_DIR, REPO_DIR, asset, asset_dir, ensure_built, subprocess_env
 
-from modelhubapi import cli
+from modelhubapi import cli, settings
 
 COMMANDS = ["init", "predict", "evaluate", "serve"]
 
@@ -143,3 +144,26 @@ def test_init_reports_a_bad_init_json(tmp_path, capsys):
     bad.write_text("{not json")
     assert cli.main(["init", "--init-json", str(bad)]) == 1
     assert capsys.readouterr().err.startswith(f"error: Cannot read {bad}: ")
+
+
+def test_serve_on_a_taken_port_says_so_in_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run("serve", HOST="127.0.0.1", PORT=port)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: Cannot serve on 127.0.0.1:{port}: Address already in use."
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_a_malformed_setting_is_named(capsys, monkeypatch):
+    monkeypatch.setenv("MODELHUB_MAX_UPLOAD_MB", "lots")
+    monkeypatch.setattr(cli, "cmd_predict", lambda args: settings.max_upload_bytes())
+    assert cli.main(["predict", "anything.png"]) == 1
+    assert (
+        capsys.readouterr().err
+        == "error: MODELHUB_MAX_UPLOAD_MB must be a whole number, not 'lots'\n"
+    )

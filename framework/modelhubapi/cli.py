@@ -22,7 +22,7 @@ from typing import Any
 from tqdm import tqdm
 
 from modelhubapi import externalfiles, metrics, settings, webservice
-from modelhubapi.pythonapi import ModelHubAPI
+from modelhubapi.pythonapi import ConfigError, ModelHubAPI
 from modelhubapi.safety.errors import InputError
 from modelhubapi.safety.files import check_input_file
 
@@ -71,11 +71,11 @@ def _api(contrib_dir: str) -> ModelHubAPI:
     return ModelHubAPI(load_model(contrib_dir), contrib_dir)
 
 
-def _accepted_formats(api: Any) -> list[str]:
-    io = api.get_model_io()
-    if "error" in io:
-        raise CliError(f"Cannot read the model's config: {io['error']}")
-    return io["input"].get("single", {}).get("format") or io["input"]["format"]
+def _accepted_formats(api: ModelHubAPI) -> list[str]:
+    try:
+        return api.accepted_formats()
+    except ConfigError as error:
+        raise CliError(f"Cannot read the model's config: {error}") from None
 
 
 def predict_file(api: Any, path: str, formats: list[str]) -> dict:
@@ -250,7 +250,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     contrib_dir = check_contrib_dir(args.contrib)
-    webservice.start(load_model(contrib_dir), contrib_dir)
+    model = load_model(contrib_dir)
+    try:
+        webservice.start(model, contrib_dir)
+    except OSError as error:  # the port is taken, or binding it needs privileges
+        address = f"{settings.host()}:{settings.port()}"
+        raise CliError(f"Cannot serve on {address}: {error.strerror or error}.") from None
     return 0
 
 
@@ -342,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (CliError, externalfiles.InitError) as error:
+    except (CliError, externalfiles.InitError, settings.SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

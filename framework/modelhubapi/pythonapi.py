@@ -165,6 +165,26 @@ class ModelHubAPI:
         except ConfigError as error:
             return {"error": str(error)}
 
+    def accepted_formats(self) -> list[str]:
+        """The MIME types the model's input accepts: `input.format`, or `input.single.format`
+        when only that is given. Every entry point checks files against this one list.
+
+        Raises:
+            ConfigError: the config is unreadable or lists no input formats.
+        """
+        model_io = self.get_model_io()
+        if "error" in model_io:
+            raise ConfigError(model_io["error"])
+        section = model_io.get("input")
+        if not isinstance(section, dict):
+            raise ConfigError("model/config.json has no model.io.input.")
+        accepted = section.get("format")
+        if accepted is None and isinstance(section.get("single"), dict):
+            accepted = section["single"].get("format")
+        if not isinstance(accepted, list):
+            raise ConfigError("model/config.json lists no input formats.")
+        return accepted
+
     def get_samples(self) -> dict:
         """`{"folder": <package>/sample_data, "files": [names]}`, or `{"error": ...}`.
 

@@ -160,7 +160,7 @@ class ModelHubRESTAPI:
 
     def predict(self) -> Response:
         """POST /api/predict (multipart field `file`) or GET /api/predict?fileurl=URL."""
-        accepted = self._accepted_formats()
+        accepted = self.api.accepted_formats()
         with self._scratch_folder() as scratch:
             path = self._receive_input(scratch)
             mime = files.check_input_file(path, accepted)
@@ -304,22 +304,6 @@ class ModelHubRESTAPI:
         meta = self.api.get_config().get("meta")
         name = meta.get("name") if isinstance(meta, dict) else None
         return name if isinstance(name, str) and name else "model"
-
-    def _accepted_formats(self) -> list[str]:
-        """The MIME types the config lists for the model's input (`input.format`, or
-        `input.single.format` when only that is given)."""
-        model_io = self.api.get_model_io()
-        if "error" in model_io:
-            raise ConfigError(model_io["error"])
-        section = model_io.get("input")
-        if not isinstance(section, dict):
-            raise ConfigError("model/config.json has no model.io.input.")
-        accepted = section.get("format")
-        if accepted is None and isinstance(section.get("single"), dict):
-            accepted = section["single"].get("format")
-        if not isinstance(accepted, list):
-            raise ConfigError("model/config.json lists no input formats.")
-        return accepted
 
     def _receive_input(self, scratch: str) -> str:
         """Save the request's input (upload or URL) in the scratch folder; its path."""

@@ -29,6 +29,10 @@ import tempfile
 from functools import cache
 
 
+class SettingsError(ValueError):
+    """An environment variable holds a value the engine cannot use."""
+
+
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
@@ -39,7 +43,7 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
 
 
 def _env_flag(name: str) -> bool:
