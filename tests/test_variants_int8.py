@@ -90,3 +90,13 @@ def test_calibration_tensors_are_deterministic_and_preprocessed():
     assert len(first) == 3 * len(variants.sample_images())
     assert all(a.shape == (1, 3, 227, 227) and a.dtype == np.float32 for a in first)
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_calibration_uses_whole_slices_of_any_number_of_tensors():
+    # The quantizer calibrates 16 tensors at a time; a package with more or fewer sample
+    # photos gives a count that is no multiple of 16, and init must still build int8.
+    tensors = variants.calibration_tensors(1)[:9] * 2  # 18 tensors
+    model = variants.quantize_int8(model_path("fp32"), tensors)
+    assert any(node.op_type == "QuantizeLinear" for node in model.graph.node)
+    with pytest.raises(ValueError, match="at least 16 tensors, got 15"):
+        variants.quantize_int8(model_path("fp32"), tensors[:15])

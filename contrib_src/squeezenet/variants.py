@@ -219,7 +219,7 @@ class Int8Recipe:
 # (layout changes around it), conv_final 15-20 %; symmetric activations 30-45 %. Weights stay
 # 8-bit (no reduce_range): this CPU has AVX-512 VNNI, which does not saturate.
 INT8_RECIPE = Int8Recipe()
-# The quantizer calibrates in slices of this many tensors (the total must be a multiple).
+# The quantizer calibrates in slices of this many tensors (extra tensors are left out).
 _CALIBRATION_SLICE = 16
 
 
@@ -258,6 +258,12 @@ def quantize_int8(
     }
     if recipe.calibrate_method == "Percentile":
         extra_options["CalibPercentile"] = recipe.percentile
+    whole_slices = len(tensors) - len(tensors) % _CALIBRATION_SLICE
+    if whole_slices == 0:
+        raise ValueError(
+            f"int8 calibration needs at least {_CALIBRATION_SLICE} tensors, got {len(tensors)}."
+        )
+    tensors = tensors[:whole_slices]  # the quantizer calibrates whole slices only
     input_name = onnx.load(fp32_path, load_external_data=False).graph.input[0].name
     # The quantizer advises (on the root logger) to run its pre-processing first: shape
     # inference and clean-ups this graph does not need, as it is built fully shaped.
