@@ -26,7 +26,7 @@ RUN pip install -r /tmp/requirements/requirements.txt -r /tmp/requirements/requi
 
 COPY docker/entrypoint.sh /usr/local/bin/modelhub-entrypoint
 COPY framework/ /framework/
-COPY --chown=modelhub:modelhub contrib_src/ /contrib_src/
+COPY contrib_src/ /contrib_src/
 
 WORKDIR /contrib_src
 USER 1000:1000

@@ -16,9 +16,12 @@ case "${1:-serve}" in
   serve)
     exec python -m modelhubapi serve ;;
   notebook|expert)
+    # The package is read-only for the server's user: the sandbox is a copy it may edit.
+    mkdir -p "${HOME}/sandbox"
+    cp -n /contrib_src/sandbox.ipynb "${HOME}/sandbox/"
     announce 8080
     exec jupyter notebook --ip=0.0.0.0 --port=8080 --no-browser \
-      --ServerApp.root_dir=/contrib_src --IdentityProvider.token="${token}" ;;
+      --ServerApp.root_dir="${HOME}/sandbox" --IdentityProvider.token="${token}" ;;
   jupyter)
     announce "<port>"
     # Given last, these win over any token the command sets, whatever spelling it uses.

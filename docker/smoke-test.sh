@@ -21,3 +21,8 @@ echo "ready -> $status"
 uid=$(podman exec "$CONTAINER" id -u)
 echo "server runs as uid $uid"
 [ "$uid" != 0 ]
+
+# The server may write its scratch and output folders, never its own code or model.
+podman exec "$CONTAINER" sh -c 'test ! -w /contrib_src/inference.py && test ! -w /contrib_src/model'
+podman exec "$CONTAINER" sh -c 'test -w /working && test -w /output'
+echo "package read-only, /working and /output writable"
