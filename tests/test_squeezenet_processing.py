@@ -71,6 +71,7 @@ def test_exif_orientation_is_honoured(tmp_path, processor):
     )
 
 
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")  # Pillow's own notice, expected here
 @pytest.mark.parametrize("exif", [b"garbage!", b"MM\x00\x2a\x00\x00\x00\x08\x00\x05\xff"])
 def test_unreadable_exif_leaves_the_pixels_as_stored(tmp_path, processor, exif):
     stored = gradient()

@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable, Mapping
 from types import ModuleType
 
+from modelhubapi.externalfiles import file_sha256
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODEL_DIR = os.path.join(os.path.dirname(HERE), "model")
 DEFAULT_VARIANT = "fp32"
@@ -32,27 +34,21 @@ def model_path(variant: str = DEFAULT_VARIANT, model_dir: str = MODEL_DIR) -> st
     return os.path.join(model_dir, model_filename(variant))
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
+def source_sha256(paths: Iterable[str]) -> str:
+    """One digest of the builder's source files: any change to them forces a rebuild, and
+    nobody has to remember to bump a version number."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for path in paths:
+        with open(path, "rb") as handle:
+            digest.update(handle.read())
     return digest.hexdigest()
 
 
 def build_stamp(weights_path: str, builder_modules: Iterable[ModuleType]) -> dict[str, str]:
-    """Metadata identifying a build: the weights' SHA-256 and a digest of the builder sources.
-
-    Hashing the source files means any change to the builder code forces a rebuild; nobody has
-    to remember to bump a version number.
-    """
-    code = hashlib.sha256()
-    for module in builder_modules:
-        with open(module.__file__, "rb") as handle:
-            code.update(handle.read())
+    """Metadata identifying a build: the weights' SHA-256 and a digest of the builder sources."""
     return {
         "squeezenet.weights_sha256": file_sha256(weights_path),
-        "squeezenet.builder_sha256": code.hexdigest(),
+        "squeezenet.builder_sha256": source_sha256(module.__file__ for module in builder_modules),
     }
 
 

@@ -35,7 +35,7 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image, ImageOps
 
 from squeezenet import architecture, graph
-from squeezenet.modelfiles import file_sha256, is_up_to_date, model_path
+from squeezenet.modelfiles import file_sha256, is_up_to_date, model_path, source_sha256
 from squeezenet.weights import CompressedLayer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -84,20 +84,12 @@ def layers_sha256(layers: Sequence[CompressedLayer]) -> str:
     return digest.hexdigest()
 
 
-def _code_sha256(paths: Sequence[str]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as handle:
-            digest.update(handle.read())
-    return digest.hexdigest()
-
-
 def compact_stamp(layers: Sequence[CompressedLayer]) -> dict[str, str]:
     modules = (architecture, graph, sys.modules[__name__])
     return {
         "squeezenet.variant": "compact",
         "squeezenet.layers_sha256": layers_sha256(layers),
-        "squeezenet.builder_sha256": _code_sha256([module.__file__ for module in modules]),
+        "squeezenet.builder_sha256": source_sha256([module.__file__ for module in modules]),
     }
 
 
@@ -306,7 +298,7 @@ def int8_stamp(fp32_path: str, sample_dir: str, recipe: Int8Recipe) -> dict[str,
         "squeezenet.fp32_sha256": file_sha256(fp32_path),
         "squeezenet.calibration_sha256": samples.hexdigest(),
         "squeezenet.recipe": recipe.describe(),
-        "squeezenet.builder_sha256": _code_sha256([__file__, processing.__file__]),
+        "squeezenet.builder_sha256": source_sha256([__file__, processing.__file__]),
     }
 
 

@@ -498,16 +498,19 @@ def _http_error(error: HTTPException) -> Response:
     """Flask's own errors (unknown route, wrong method, body too large) as JSON, keeping
     their status and headers (e.g. `Allow`)."""
     status = error.code or 500
+    message = _HTTP_MESSAGES.get(status, f"{error.name}.")
     if status == 413:
-        limit = settings.max_upload_bytes() // (1024 * 1024)
-        message = f"The request is too large: the limit is {limit} MB."
-    else:
-        message = _HTTP_MESSAGES.get(status, f"{error.name}.")
+        message = too_large_message()
     response = _error(message, status)
     for name, value in error.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value
     return response
+
+
+def too_large_message() -> str:
+    """The answer to a body over the upload limit (from Flask or from waitress)."""
+    return f"The request is too large: the limit is {settings.max_upload_bytes() // 2**20} MB."
 
 
 def _internal_error(error: Exception) -> Response:

@@ -31,7 +31,7 @@ from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
 
 from . import settings
-from .restapi import ModelHubRESTAPI, log_access
+from .restapi import ModelHubRESTAPI, log_access, too_large_message
 
 logger = logging.getLogger(__name__)
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -117,11 +117,7 @@ class _JSONErrorTask(ErrorTask):
 
     def execute(self) -> None:
         error = self.request.error
-        if error.code == 413:
-            limit = settings.max_upload_bytes() // (1024 * 1024)
-            message = f"The request is too large: the limit is {limit} MB."
-        else:
-            message = f"{error.reason}."
+        message = too_large_message() if error.code == 413 else f"{error.reason}."
         body = json.dumps({"error": message}).encode("utf-8")
         self.status = f"{error.code} {error.reason}"
         self.response_headers.extend(
