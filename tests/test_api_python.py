@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -164,6 +165,18 @@ def test_each_prediction_gets_its_own_output_file(api, ramp, tmp_path):
     urls = {api.predict(ramp)["output"][1]["prediction"] for _ in range(5)}
     assert len(urls) == 5
     assert len(os.listdir(tmp_path)) == 5
+
+
+def test_outputs_older_than_the_max_age_are_removed_by_later_writes(api, ramp, tmp_path):
+    old, recent = (api.predict(ramp)["output"][1]["prediction"].rsplit("/", 1)[1] for _ in "ab")
+    two_hours_ago = time.time() - 7200
+    os.utime(tmp_path / old, (two_hours_ago, two_hours_ago))
+    (tmp_path / "notes.txt").write_text("not an output")
+    os.utime(tmp_path / "notes.txt", (two_hours_ago, two_hours_ago))
+
+    newest = api.predict(ramp)["output"][1]["prediction"].rsplit("/", 1)[1]
+
+    assert sorted(os.listdir(tmp_path)) == sorted([recent, newest, "notes.txt"])
 
 
 def test_predict_creates_a_missing_output_folder(api, ramp, tmp_path):

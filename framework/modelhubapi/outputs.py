@@ -5,16 +5,23 @@ writes it to a file in the output folder and answers its URL. ModelHub named the
 after the current time only, so two requests in the same microsecond wrote the same file;
 here every name also carries a random part, and the file appears under that name only when
 complete (written under a hidden name, then renamed), so it is never served half-written.
+
+ModelHub kept every file for ever, so a long-running server filled its disk. Each write now
+first removes the outputs older than `settings.output_max_age()` (an hour by default): long
+enough for a client to fetch its result, short enough to bound the folder.
 """
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from datetime import datetime
 
 import h5py
 import numpy as np
+
+from . import settings
 
 # Readers of ModelHub's files expect the time first; the random part makes the name unique.
 _NAME_FORMAT = "%Y-%m-%d-%H-%M-%S-%f"
@@ -27,6 +34,7 @@ def write_hdf5(array: np.ndarray, folder: str, dataset_name: str) -> str:
     The dataset's `type` attribute holds the dtype's name, as ModelHub wrote it.
     """
     os.makedirs(folder, exist_ok=True)
+    remove_expired(folder)
     name = f"{datetime.now().strftime(_NAME_FORMAT)}-{uuid.uuid4().hex[:12]}.h5"
     partial = os.path.join(folder, f".{name}.part")
     try:
@@ -39,6 +47,24 @@ def write_hdf5(array: np.ndarray, folder: str, dataset_name: str) -> str:
             os.unlink(partial)
         raise
     return name
+
+
+def remove_expired(folder: str) -> None:
+    """Delete the output files in `folder` older than `settings.output_max_age()` seconds.
+
+    Only files this module writes (`*.h5`, and `.*.h5.part` left by a crash) are touched;
+    one that vanishes meanwhile (another request's clean-up) is fine.
+    """
+    oldest = time.time() - settings.output_max_age()
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not entry.name.endswith((".h5", ".h5.part")) or not entry.is_file():
+                continue
+            try:
+                if entry.stat().st_mtime < oldest:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                pass
 
 
 def _dataset_key(name: str) -> str:

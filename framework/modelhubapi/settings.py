@@ -12,6 +12,8 @@ Variables (default, meaning):
   scratch space for uploads and downloads.
 - MODELHUB_OUTPUT_DIR (a per-process temporary folder; /output in the image):
   where array outputs (HDF5) are written.
+- MODELHUB_OUTPUT_MAX_AGE (3600): seconds an output file is kept before a later write
+  removes it.
 - MODELHUB_DATA_DIR (none; /data in the image): a folder besides sample_data/
   that multi-input JSON may name local files in.
 - MODELHUB_MAX_UPLOAD_MB (32): largest upload or download, in MiB.
@@ -74,6 +76,10 @@ def working_dir() -> str:
 
 def output_dir() -> str:
     return _env("MODELHUB_OUTPUT_DIR", "") or _process_temp_dir("output")
+
+
+def output_max_age() -> int:
+    return _env_int("MODELHUB_OUTPUT_MAX_AGE", 3600)
 
 
 def data_dir() -> str | None:
