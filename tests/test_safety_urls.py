@@ -9,6 +9,7 @@ import os
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 
@@ -29,6 +30,7 @@ from loopback_servers import (
     serving,
 )
 
+from modelhubapi.safety import urls
 from modelhubapi.safety.errors import InputError
 from modelhubapi.safety.urls import download, is_public_address
 
@@ -331,6 +333,26 @@ def test_the_deadline_covers_the_whole_download(private_allowed, destination, mo
         elapsed = time.monotonic() - started
     assert error.message == "The URL did not answer in time."
     assert elapsed < PATIENCE / 3
+
+
+def test_the_deadline_covers_a_slow_dns_lookup(destination, monkeypatch):
+    """getaddrinfo has no timeout of its own: a resolver that never answers must still end
+    at the download's deadline."""
+    released = threading.Event()
+
+    def stuck_lookup(host, port):
+        released.wait(PATIENCE)
+        return []
+
+    monkeypatch.setenv("MODELHUB_URL_TIMEOUT", "1")
+    monkeypatch.setattr(urls, "resolve_host", stuck_lookup)
+    started = time.monotonic()
+    try:
+        error = refused("http://slow-dns.example/", destination)
+    finally:
+        released.set()
+    assert error.message == "The URL did not answer in time."
+    assert time.monotonic() - started < PATIENCE / 3
 
 
 # --- https: the socket goes to the checked address, TLS verifies the URL's name ------------

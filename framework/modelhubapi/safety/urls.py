@@ -30,6 +30,7 @@ import ssl
 import string
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from typing import NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
@@ -43,6 +44,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST_CHARACTERS = frozenset(string.ascii_lowercase + string.digits + "-.")
 _CHUNK_BYTES = 64 * 1024
 _USER_AGENT = "modelhub-engine"
+_RESOLVER_THREADS = 4
+_RESOLVER = ThreadPoolExecutor(_RESOLVER_THREADS, thread_name_prefix="modelhub-dns")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -185,10 +188,18 @@ def _not_allowed() -> InputError:
     return InputError("URL not allowed: its host is unknown or not public.")
 
 
-def _checked_addresses(host: str, port: int) -> list[str]:
-    """Resolve once; refuse unless every address is public (or private ones are allowed)."""
+def _checked_addresses(host: str, port: int, deadline: float) -> list[str]:
+    """Resolve once; refuse unless every address is public (or private ones are allowed).
+
+    The lookup runs in a resolver thread so that a slow DNS server counts against the
+    download's deadline too (getaddrinfo itself has no timeout); a lookup still running
+    then finishes in the background, and at most _RESOLVER_THREADS run at once.
+    """
+    lookup = _RESOLVER.submit(resolve_host, host, port)
     try:
-        addresses = resolve_host(host, port)
+        addresses = lookup.result(timeout=_remaining(deadline))
+    except TimeoutError:  # the deadline passed: the caller answers "did not answer in time"
+        raise
     except (OSError, UnicodeError):
         raise _not_allowed() from None
     if not addresses:
@@ -202,7 +213,7 @@ def _checked_addresses(host: str, port: int) -> list[str]:
 
 def _get(target: _Target, deadline: float) -> http.client.HTTPResponse:
     """Send one GET to a checked address of `target`; the response with its headers read."""
-    addresses = _checked_addresses(target.host, target.port)
+    addresses = _checked_addresses(target.host, target.port, deadline)
     stream = _DeadlineStream(_connect(target, addresses, deadline), deadline)
     try:
         stream.sendall(_request_bytes(target))
