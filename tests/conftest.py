@@ -12,11 +12,18 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import hypothesis
 import pytest
 from loopback_servers import PUBLIC_IP, PUBLIC_NAME
 
 from modelhubapi import ModelHubRESTAPI
 from modelhubapi.safety import urls
+
+# CI is a gate: the same examples every run, so a red build always means a changed program.
+# Elsewhere hypothesis explores new inputs each run, and a failure prints how to replay it.
+hypothesis.settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis.settings.register_profile("explore", print_blob=True)
+hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "explore")
 
 MOCKMODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mockmodels")
 
