@@ -32,6 +32,6 @@ WORKDIR /contrib_src
 USER 1000:1000
 EXPOSE 80 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/ready' % os.environ.get('PORT', '80'), timeout=4)"]
+    CMD ["modelhub-entrypoint", "healthcheck"]
 ENTRYPOINT ["modelhub-entrypoint"]
 CMD ["serve"]

@@ -16,3 +16,6 @@ echo "with the printed token -> $with_token"
 uid=$(podman exec "$CONTAINER" id -u)
 echo "notebook server runs as uid $uid"
 [ "$uid" != 0 ]
+
+podman healthcheck run "$CONTAINER"
+echo "HEALTHCHECK passes"

@@ -26,3 +26,6 @@ echo "server runs as uid $uid"
 podman exec "$CONTAINER" sh -c 'test ! -w /contrib_src/inference.py && test ! -w /contrib_src/model'
 podman exec "$CONTAINER" sh -c 'test -w /working && test -w /output'
 echo "package read-only, /working and /output writable"
+
+podman healthcheck run "$CONTAINER"
+echo "HEALTHCHECK passes"
