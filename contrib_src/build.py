@@ -13,14 +13,12 @@ the builder code in its metadata, and is rebuilt only when either differs.
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import onnx
 
-from modelhubapi.externalfiles import write_atomically
 from squeezenet import architecture, graph, weights
-from squeezenet.modelfiles import MODEL_DIR, build_stamp, is_up_to_date, model_path
+from squeezenet.modelfiles import MODEL_DIR, build_stamp, is_up_to_date, model_path, write_model
 from squeezenet.variants import build_variants
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,13 +34,7 @@ def build_fp32(weights_path: str = WEIGHTS_PATH, output_path: str | None = None)
     started = time.perf_counter()
     model = graph.build_model(weights.decode_file(weights_path), metadata=stamp)
     onnx.checker.check_model(model, full_check=True)
-    data = graph.serialize(model)
-    write_atomically(output_path, data)
-    print(
-        f"built {os.path.basename(output_path)} ({len(data) / 1e6:.1f} MB) "
-        f"in {time.perf_counter() - started:.2f} s",
-        file=sys.stderr,
-    )
+    write_model(output_path, model, started)
     return True
 
 

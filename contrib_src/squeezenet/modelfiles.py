@@ -12,10 +12,16 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
+import time
 from collections.abc import Iterable, Mapping
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from modelhubapi.externalfiles import file_sha256
+from modelhubapi.externalfiles import file_sha256, write_atomically
+
+if TYPE_CHECKING:
+    import onnx
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODEL_DIR = os.path.join(os.path.dirname(HERE), "model")
@@ -63,3 +69,17 @@ def is_up_to_date(path: str, stamp: Mapping[str, str]) -> bool:
         return False
     recorded = {prop.key: prop.value for prop in model.metadata_props}
     return all(recorded.get(key) == value for key, value in stamp.items())
+
+
+def write_model(path: str, model: onnx.ModelProto, started: float) -> None:
+    """Serialize `model` deterministically to `path` (atomically) and report the build,
+    timed from `started` (a time.perf_counter() value), on stderr."""
+    from . import graph
+
+    data = graph.serialize(model)
+    write_atomically(path, data)
+    print(
+        f"built model/{os.path.basename(path)} ({len(data) / 1e6:.2f} MB) "
+        f"in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )

@@ -35,7 +35,13 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image, ImageOps
 
 from squeezenet import architecture, graph
-from squeezenet.modelfiles import file_sha256, is_up_to_date, model_path, source_sha256
+from squeezenet.modelfiles import (
+    file_sha256,
+    is_up_to_date,
+    model_path,
+    source_sha256,
+    write_model,
+)
 from squeezenet.weights import CompressedLayer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -317,18 +323,6 @@ def build_int8_model(
 # --- the init hook ---------------------------------------------------------------------------
 
 
-def _write(path: str, model: onnx.ModelProto, started: float) -> None:
-    from modelhubapi.externalfiles import write_atomically
-
-    data = graph.serialize(model)
-    write_atomically(path, data)
-    print(
-        f"built model/{os.path.basename(path)} ({len(data) / 1e6:.2f} MB) "
-        f"in {time.perf_counter() - started:.1f} s",
-        file=sys.stderr,
-    )
-
-
 def build_variants(
     model_dir: str, layers: Sequence[CompressedLayer], sample_dir: str = SAMPLE_DIR
 ) -> list[str]:
@@ -341,13 +335,13 @@ def build_variants(
     compact_path = model_path("compact", model_dir)
     if not is_up_to_date(compact_path, compact_stamp(layers)):
         started = time.perf_counter()
-        _write(compact_path, build_compact_model(layers), started)
+        write_model(compact_path, build_compact_model(layers), started)
         built.append(compact_path)
 
     fp32_path = model_path("fp32", model_dir)
     int8_path = model_path("int8", model_dir)
     if not is_up_to_date(int8_path, int8_stamp(fp32_path, sample_dir, INT8_RECIPE)):
         started = time.perf_counter()
-        _write(int8_path, build_int8_model(fp32_path, sample_dir), started)
+        write_model(int8_path, build_int8_model(fp32_path, sample_dir), started)
         built.append(int8_path)
     return built
