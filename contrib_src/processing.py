@@ -87,6 +87,9 @@ def warp_and_crop(image: Image.Image, draft: bool = True) -> Image.Image:
     """
     if draft:
         image.draft("RGB", (WARP_SIZE, WARP_SIZE))
+    # Decode now, so that a damaged file fails here: reading the EXIF of a PNG decodes it
+    # too, and a failure there would be taken for unreadable EXIF and leave half the pixels.
+    image.load()
     _honour_orientation(image)
     image = to_rgb(image)
     image = image.resize((WARP_SIZE, WARP_SIZE), Image.Resampling.BILINEAR)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -153,6 +155,24 @@ def test_draft_decoding_of_a_large_jpeg_changes_little():
     fast = np.asarray(warp_and_crop(Image.open(io.BytesIO(data.getvalue())), draft=True), float)
 
     assert np.abs(full - fast).mean() < 2.0  # of 255
+
+
+def test_damaged_pixels_fail_instead_of_passing_half_decoded(tmp_path, processor):
+    """Reading a PNG's EXIF decodes its pixels: a failure there is the file's, not
+    unreadable EXIF to be ignored (which left the pixels decoded so far)."""
+    buffer = io.BytesIO()
+    Image.effect_noise((64, 64), 64).convert("RGB").save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    start = data.index(b"IDAT") + 4
+    length = struct.unpack(">I", data[start - 8 : start - 4])[0]
+    for offset in range(start + length // 2, start + length - 4):
+        data[offset] ^= 0x5A  # damage the second half of the compressed pixels...
+    crc = zlib.crc32(data[start - 4 : start + length])
+    data[start + length : start + length + 4] = struct.pack(">I", crc)  # ...checksum intact
+    path = tmp_path / "damaged.png"
+    path.write_bytes(bytes(data))
+    with pytest.raises(OSError):
+        processor.loadAndPreprocess(str(path))
 
 
 def test_non_picture_input_is_refused(tmp_path, processor):
