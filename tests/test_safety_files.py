@@ -1,5 +1,6 @@
 """The upload rule (modelhubapi.safety.files): type from bytes, accepted formats, pixel limit,
-empty/truncated/corrupt files, each answered with a plain 4xx message."""
+empty files and unparsable headers, each answered with a plain 4xx message; and truncated or
+corrupt pixels blamed when a model fails on them."""
 
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ import SimpleITK as sitk
 from PIL import Image, ImageFile
 
 from modelhubapi.safety.errors import InputError
-from modelhubapi.safety.files import check_input_file, file_suffix, sniff_mime
+from modelhubapi.safety.files import (
+    blame_corrupt_files,
+    check_input_file,
+    file_suffix,
+    sniff_mime,
+)
 
 # The raster types the rule must sniff; each is named after the Pillow format that writes it.
 RASTER_MIMES = ["image/bmp", "image/gif", "image/jpeg", "image/png", "image/tiff", "image/webp"]
@@ -44,6 +50,16 @@ def refusal(path: str, accepted: list[str]) -> InputError:
         check_input_file(path, accepted)
     assert 400 <= caught.value.status < 500
     assert os.path.dirname(path) not in caught.value.message
+    return caught.value
+
+
+def blamed(path: str, accepted: list[str]) -> InputError:
+    """What a caller gets for `path` when the model then fails on it: the header checks'
+    refusal, or the failure blamed on the file."""
+    with pytest.raises(InputError) as caught:
+        check_input_file(path, accepted)
+        with blame_corrupt_files([path]):
+            raise OSError("the model could not read it")
     return caught.value
 
 
@@ -203,7 +219,7 @@ def test_empty_file_is_refused_plainly(tmp_path):
 def test_truncated_images_are_refused(tmp_path, mime):
     data = raster_bytes(mime)
     path = write(tmp_path, "half", data[: len(data) // 2])
-    assert refusal(path, [mime]).message == CORRUPT
+    assert blamed(path, [mime]).message == CORRUPT
 
 
 @pytest.mark.filterwarnings("ignore:Tag data larger than file")
@@ -212,8 +228,29 @@ def test_corrupt_images_are_refused(tmp_path, mime):
     """Right magic number, garbage after the first 16 bytes."""
     data = raster_bytes(mime)
     path = write(tmp_path, "garbage", data[:16] + b"\xa5" * (len(data) - 16))
-    error = refusal(path, [mime])
+    error = blamed(path, [mime])
     assert error.message in (CORRUPT, "Incorrect file type.")
+
+
+@pytest.mark.parametrize("mime", RASTER_MIMES)
+def test_a_model_failure_on_a_sound_image_stays_the_models(tmp_path, mime):
+    path = write(tmp_path, "whole", raster_bytes(mime))
+    assert check_input_file(path, [mime]) == mime
+    with pytest.raises(OSError, match="the model's own"), blame_corrupt_files([path]):
+        raise OSError("the model's own failure")
+
+
+def test_blaming_skips_files_that_are_not_images_or_not_there(tmp_path):
+    paths = [write(tmp_path, "a.json", b"{}"), str(tmp_path / "missing.png")]
+    with pytest.raises(ValueError, match="model"), blame_corrupt_files(paths):
+        raise ValueError("model")
+
+
+def test_pixels_are_not_decoded_before_the_model_runs(tmp_path, monkeypatch):
+    """The model decodes them anyway: the header checks must not pay for a decode too."""
+    path = write(tmp_path, "photo.jpg", raster_bytes("image/jpeg"))
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("decoded"))
+    assert check_input_file(path, ["image/jpeg"]) == "image/jpeg"
 
 
 def test_corrupt_volume_headers_are_refused(tmp_path):

@@ -22,9 +22,8 @@ from typing import Any
 from tqdm import tqdm
 
 from modelhubapi import externalfiles, metrics, settings, webservice
-from modelhubapi.pythonapi import ConfigError, ModelHubAPI
-from modelhubapi.safety.errors import InputError
-from modelhubapi.safety.files import check_input_file
+from modelhubapi.pythonapi import ConfigError, ModelHubAPI, describe_error
+from modelhubapi.safety import files
 
 FRAMEWORK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONTRIB_DIR = os.path.join(os.path.dirname(FRAMEWORK_DIR), "contrib_src")
@@ -83,10 +82,11 @@ def predict_file(api: Any, path: str, formats: list[str]) -> dict:
     if not os.path.isfile(path):
         return {"error": "File not found."}
     try:
-        check_input_file(path, formats)
-    except InputError as error:
-        return {"error": error.message}
-    return api.predict(path, numpyToFile=False)
+        files.check_input_file(path, formats)
+        with files.blame_corrupt_files([path]):
+            return api.predict_or_raise(path, numpyToFile=False)
+    except Exception as error:
+        return {"error": describe_error(error)}
 
 
 # --- init ------------------------------------------------------------------------------------

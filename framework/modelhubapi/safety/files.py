@@ -5,9 +5,12 @@ then reached a decoder it was never meant for. Here the type is sniffed from mag
 numbers (and, for JSON, from parsing) and checked against the model's accepted formats.
 Then the size of the picture is read from the header *before* anything is decoded
 (a few-KB PNG can claim 20000x20000 pixels, a small .nii.gz can inflate to gigabytes)
-and checked against `settings.max_pixels()`; raster images are decoded once to refuse
-truncated or corrupt files with a plain message instead of a failure deep in the
-model's pre-processing.
+and checked against `settings.max_pixels()`.
+
+The pixels themselves are decoded once, by the model: decoding them here as well would add
+a third to the pre-processing of a photo. When the model then fails, `blame_corrupt_files`
+decodes its inputs: a truncated or corrupt file is answered as such (400, a plain message)
+instead of as the model's failure.
 
 MIME names are those ModelHub configs use (`image/png`, `application/dicom`,
 `application/nii-gzip`, ...); `_ALIASES` lists other spellings configs use for them.
@@ -15,13 +18,14 @@ MIME names are those ModelHub configs use (`image/png`, `application/dicom`,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 import struct
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from numpy.lib import format as npy_format
 from PIL import Image
@@ -115,8 +119,9 @@ def check_input_file(path: str, accepted_formats: list[str]) -> str:
 
     Refuses empty files, types not in `accepted_formats` ('Incorrect file type.'), more
     than settings.max_pixels() pixels (voxels for NIfTI, NRRD and .npy), read from the
-    header before anything is decoded, raster images that do not decode (truncated or
-    corrupt), and NRRD headers that point at a separate data file.
+    header before anything is decoded, headers that cannot be parsed (truncated or
+    corrupt), and NRRD headers that point at a separate data file. Pixels are not decoded
+    (see `blame_corrupt_files`).
     """
     if os.path.getsize(path) == 0:
         raise InputError("The file is empty.")
@@ -124,10 +129,25 @@ def check_input_file(path: str, accepted_formats: list[str]) -> str:
     if mime is None or not _is_accepted(mime, accepted_formats):
         raise InputError("Incorrect file type.")
     if mime in _PILLOW_FORMATS:
-        _check_raster(path, _PILLOW_FORMATS[mime])
+        _check_raster_header(path, _PILLOW_FORMATS[mime])
     elif mime in _SHAPE_READERS:
         _check_pixel_count(_read_shape(path, _SHAPE_READERS[mime]))
     return mime
+
+
+@contextlib.contextmanager
+def blame_corrupt_files(paths: Iterable[str]) -> Iterator[None]:
+    """Run a model on checked files: if it fails and one of `paths` is a raster image that
+    does not decode whole, raise InputError('The file is truncated or corrupt.') instead.
+
+    The file, not the model, is then at fault, and the caller deserves a plain 400.
+    """
+    try:
+        yield
+    except Exception:
+        for path in paths:
+            _check_decodes_whole(path)
+        raise
 
 
 def file_suffix(mime: str) -> str:
@@ -220,12 +240,11 @@ def _sniff_json(path: str, head: bytes) -> str | None:
     return "application/json" if isinstance(document, dict | list) else None
 
 
-def _check_raster(path: str, pillow_format: str) -> None:
-    """Pixel count from the header first, then one decode to prove the file is whole."""
+def _check_raster_header(path: str, pillow_format: str) -> None:
+    """The header parses, and the pixel count it declares is within the limit."""
     image = _open_image(path, pillow_format)
     try:
         _check_pixel_count(image.size)
-        _check_decodes(image)
     finally:
         image.close()
 
@@ -245,19 +264,25 @@ def _open_image(path: str, pillow_format: str) -> Image.Image:
         raise InputError(_CORRUPT) from None
 
 
-def _check_decodes(image: Image.Image) -> None:
-    """Decode the (first) frame; JPEG at 1/8 scale, which still reads every byte of it.
-
-    The model's loader decodes the file again, so this check should cost little: JPEG's
-    draft mode skips most of the inverse DCT but not the entropy decoding that finds
-    truncation and corruption.
-    """
+def _check_decodes_whole(path: str) -> None:
+    """InputError if `path` is a raster image whose header or (first frame's) pixels do
+    not decode; nothing for other files. JPEG is decoded at 1/8 scale, which still reads
+    every byte of it."""
+    try:
+        pillow_format = _PILLOW_FORMATS.get(sniff_mime(path) or "")
+    except OSError:  # not there (a missing local input): the model's error stands
+        return
+    if pillow_format is None:
+        return
+    image = _open_image(path, pillow_format)
     try:
         if image.format == "JPEG":
             image.draft(image.mode, (1, 1))
         image.load()
     except Exception:
         raise InputError(_CORRUPT) from None
+    finally:
+        image.close()
 
 
 def _check_pixel_count(shape: Sequence[int]) -> None:
