@@ -15,6 +15,7 @@ from mockmodels.multi import inference as multi
 from mockmodels.noconfig import inference as failing
 from mockmodels.single import inference as single
 from PIL import Image
+from urllib3 import encode_multipart_formdata
 
 from modelhubapi import ModelHubAPI
 
@@ -27,11 +28,10 @@ def png_bytes(value: int, size: tuple[int, int] = (4, 2)) -> bytes:
 
 
 def upload(client, content: bytes, name: str = "picture.png"):
-    return client.post(
-        "/api/predict",
-        data={"file": (io.BytesIO(content), name)},
-        content_type="multipart/form-data",
-    )
+    """POST `content` in the form field `file`, encoded as browsers and `requests` do
+    (Werkzeug's test encoder leaves out the line break that ends an empty part)."""
+    body, content_type = encode_multipart_formdata({"file": (name, content)})
+    return client.post("/api/predict", data=body, content_type=content_type)
 
 
 def assert_error(response, status: int, message: str | None = None) -> str:

@@ -165,19 +165,16 @@ class ModelHubAPI:
         except ConfigError as error:
             return {"error": str(error)}
 
-    def accepted_formats(self) -> list[str]:
+    def accepted_formats(self, config: dict | None = None) -> list[str]:
         """The MIME types the model's input accepts: `input.format`, or `input.single.format`
         when only that is given. Every entry point checks files against this one list.
+
+        `config`: the config already read (by default it is read now).
 
         Raises:
             ConfigError: the config is unreadable or lists no input formats.
         """
-        model_io = self.get_model_io()
-        if "error" in model_io:
-            raise ConfigError(model_io["error"])
-        section = model_io.get("input")
-        if not isinstance(section, dict):
-            raise ConfigError("model/config.json has no model.io.input.")
+        section = _io_section(self.get_config() if config is None else config, "input")
         accepted = section.get("format")
         if accepted is None and isinstance(section.get("single"), dict):
             accepted = section["single"].get("format")
@@ -216,14 +213,18 @@ class ModelHubAPI:
             logger.debug("Prediction failed", exc_info=error)
             return {"error": describe_error(error)}
 
-    def predict_or_raise(self, input: Any, numpyToFile: bool = True, url_root: str = "") -> dict:
+    def predict_or_raise(
+        self, input: Any, numpyToFile: bool = True, url_root: str = "", config: dict | None = None
+    ) -> dict:
         """`predict`, but failures raise `InputError`, `ConfigError` or `ModelError`
         (anything else is a fault of the engine or the machine).
 
         The model runs before the config is required, so a package without a config still
-        reports what its model does (ModelHub's clients rely on that order).
+        reports what its model does (ModelHub's clients rely on that order). `config`: the
+        config the caller already read (by default it is read now).
         """
-        config = self.get_config()
+        if config is None:
+            config = self.get_config()
         model_input = self._unpack_inputs(input, config)
         started = time.perf_counter()
         try:

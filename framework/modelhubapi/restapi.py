@@ -24,19 +24,17 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
 from typing import IO, Any
 from urllib.parse import quote
 
 from flask import Flask, Response, jsonify, request, send_file, send_from_directory
 from werkzeug.exceptions import HTTPException, NotFound
 
-from . import metrics, settings
+from . import metrics, settings, uploads
 from .pythonapi import (
     ConfigError,
     ModelError,
@@ -49,6 +47,7 @@ from .pythonapi import (
 )
 from .safety import files, names, urls
 from .safety.errors import InputError
+from .scratch import Scratch, scratch_files
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("modelhubapi.access")
@@ -160,12 +159,13 @@ class ModelHubRESTAPI:
 
     def predict(self) -> Response:
         """POST /api/predict (multipart field `file`) or GET /api/predict?fileurl=URL."""
-        accepted = self.api.accepted_formats()
-        with self._scratch_folder() as scratch:
+        config = self.api.get_config()
+        accepted = self.api.accepted_formats(config)
+        with self._scratch() as scratch:
             path = self._receive_input(scratch)
             mime = files.check_input_file(path, accepted)
-            path = _name_by_type(path, mime)
-            return jsonify(self._run(path, mime, scratch, request.url_root))
+            path = scratch.add_suffix(path, files.file_suffix(mime))
+            return jsonify(self._run(path, mime, scratch, request.url_root, config))
 
     def predict_sample(self) -> Response:
         """GET /api/predict_sample?filename=NAME: run the model on a sample file.
@@ -290,29 +290,20 @@ class ModelHubRESTAPI:
         os.makedirs(self.working_folder, exist_ok=True)
         return self.working_folder
 
-    @contextlib.contextmanager
-    def _scratch_folder(self) -> Iterator[str]:
-        """A folder of this request's own inside the working folder, removed afterwards
-        whatever happens."""
-        folder = tempfile.mkdtemp(prefix="request-", dir=self._working_folder())
-        try:
-            yield folder
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+    def _scratch(self) -> contextlib.AbstractContextManager[Scratch]:
+        """This request's own files in the working folder, removed when it ends."""
+        return scratch_files(self._working_folder())
 
     def _model_name(self) -> str:
         meta = self.api.get_config().get("meta")
         name = meta.get("name") if isinstance(meta, dict) else None
         return name if isinstance(name, str) and name else "model"
 
-    def _receive_input(self, scratch: str) -> str:
-        """Save the request's input (upload or URL) in the scratch folder; its path."""
-        destination = os.path.join(scratch, "input")
+    def _receive_input(self, scratch: Scratch) -> str:
+        """Save the request's input (upload or URL) in its scratch file; the file's path."""
+        destination = scratch.path
         if request.method == "POST":
-            upload = request.files.get("file")
-            if upload is None:
-                raise InputError('Send the input file in the multipart form field "file".')
-            upload.save(destination)
+            uploads.save_file_field(request.stream, request.content_type or "", destination)
             return destination
         url = request.args.get("fileurl", "")
         if not url:
@@ -324,8 +315,10 @@ class ModelHubRESTAPI:
 
     def _predict_sample(self, path: str, url_root: str, numpyToFile: bool = True) -> dict:
         """Predict on a sample file (trusted: it ships with the package, so no type check)."""
-        with self._scratch_folder() as scratch:
-            return self._run(path, files.sniff_mime(path), scratch, url_root, numpyToFile)
+        with self._scratch() as scratch:
+            return self._run(
+                path, files.sniff_mime(path), scratch, url_root, self.api.get_config(), numpyToFile
+            )
 
     def _predict_first_sample(self) -> bool:
         """The warm-up: one prediction on the first sample, arrays answered inline so it
@@ -344,19 +337,30 @@ class ModelHubRESTAPI:
         return True
 
     def _run(
-        self, path: str, mime: str | None, scratch: str, url_root: str, numpyToFile: bool = True
+        self,
+        path: str,
+        mime: str | None,
+        scratch: Scratch,
+        url_root: str,
+        config: dict,
+        numpyToFile: bool = True,
     ) -> dict:
-        """Run the Python API on a file: a multi-input `.json` first has its inputs fetched."""
-        config = self.api.get_config()
+        """Run the Python API on a file: a multi-input `.json` first has its inputs fetched.
+
+        `config` is the one the request read at its start: every step of a request sees the
+        same config, even if the file changes meanwhile.
+        """
         model_input: str | dict = path
+        input_files = [path]
         if mime == "application/json" and "error" not in config and input_names(config):
             model_input = self._fetch_inputs(path, scratch, config)
-        with metrics.inference_timer():
-            return self.api.predict_or_raise(model_input, numpyToFile, url_root)
+            input_files = [model_input[name]["fileurl"] for name in input_names(config)]
+        with metrics.inference_timer(), files.blame_corrupt_files(input_files):
+            return self.api.predict_or_raise(model_input, numpyToFile, url_root, config)
 
-    def _fetch_inputs(self, json_path: str, scratch: str, config: dict) -> dict:
+    def _fetch_inputs(self, json_path: str, scratch: Scratch, config: dict) -> dict:
         """A multi-input request with every input the config declares made a local file:
-        URLs downloaded to the scratch folder, local paths confined. Entries the config does
+        URLs downloaded to scratch files, local paths confined. Entries the config does
         not declare are dropped, so a request cannot make the server fetch more than the
         model needs."""
         inputs = _read_json_object(json_path)
@@ -364,25 +368,26 @@ class ModelHubRESTAPI:
         for number, name in enumerate(check_input_names(inputs, config)):
             reference = input_reference(name, inputs[name])
             if is_url(reference):
-                path = self._download_input(reference, os.path.join(scratch, f"input-{number}"))
+                path = self._download_input(reference, scratch, f"input-{number}")
             else:
                 path = self._confine(reference)
             fetched[name] = {**inputs[name], "fileurl": path}
         return fetched
 
-    def _download_input(self, url: str, destination: str) -> str:
+    def _download_input(self, url: str, scratch: Scratch, name: str) -> str:
         """Download one input of a multi-input request and check it is a sound file.
 
         It is checked against its own sniffed type, not the config's per-input formats:
         ModelHub configs spell those inconsistently (`type` or `format`, lists or strings),
         and the model's loaders refuse what they cannot read anyway.
         """
+        destination = scratch.new_path(name)
         urls.download(url, destination)
         mime = files.sniff_mime(destination)
         if mime is None:
             raise InputError("Incorrect file type.")
         files.check_input_file(destination, [mime])
-        return _name_by_type(destination, mime)
+        return scratch.add_suffix(destination, files.file_suffix(mime))
 
     def _confine(self, reference: str) -> str:
         """The real path of a local input if it lies in `sample_data/` or the data folder.
@@ -426,14 +431,6 @@ def _send_named(folder: str, name: str, mimetype: str | None = None) -> Response
     """A file picked by a caller-given name: only a plain name directly in `folder`."""
     path = names.resolve_name(folder, name)
     return send_file(path, mimetype=mimetype, max_age=0)
-
-
-def _name_by_type(path: str, mime: str) -> str:
-    """Rename a scratch file to carry the suffix of its sniffed type: some loaders pick
-    their reader by the name (SimpleITK for NIfTI, NumPy for .npy)."""
-    named = path + files.file_suffix(mime)
-    os.replace(path, named)
-    return named
 
 
 def _read_json_object(path: str) -> dict:

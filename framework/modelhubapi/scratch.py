@@ -1,0 +1,53 @@
+"""A request's own files in the working folder, all removed when the request ends.
+
+Each request reserves a unique name with `mkstemp`, so concurrent requests never touch each
+other's files, and names every further file after it: `request-<random>` holds the upload,
+`request-<random>-input-0` a multi-input request's first download, each renamed with the
+suffix of its type once that is known (some loaders pick their reader by the name: SimpleITK
+for NIfTI, NumPy for .npy). Files rather than a folder per request: making and removing
+a folder costs about 0.25 ms per request, a few percent of a SqueezeNet prediction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+
+
+class Scratch:
+    """The files of one request; `path` is the first of them (created empty)."""
+
+    def __init__(self, folder: str) -> None:
+        handle, self.path = tempfile.mkstemp(prefix="request-", dir=folder)
+        os.close(handle)
+        self._paths = [self.path]
+
+    def new_path(self, name: str) -> str:
+        """A further path of this request's own (not created), removed with the others."""
+        path = f"{self.path}-{name}"
+        self._paths.append(path)
+        return path
+
+    def add_suffix(self, path: str, suffix: str) -> str:
+        """Rename one of this request's files to end with `suffix`; the new path."""
+        renamed = path + suffix
+        self._paths.append(renamed)
+        os.replace(path, renamed)
+        return renamed
+
+    def remove(self) -> None:
+        for path in self._paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+@contextlib.contextmanager
+def scratch_files(folder: str) -> Iterator[Scratch]:
+    """A `Scratch` in `folder` for the `with` block, its files removed whatever happens."""
+    scratch = Scratch(folder)
+    try:
+        yield scratch
+    finally:
+        scratch.remove()
