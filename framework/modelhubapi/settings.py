@@ -8,8 +8,9 @@ Variables (default, meaning):
 - HOST (127.0.0.1; 0.0.0.0 in the image): address the web service binds.
 - PORT (8080; 80 in the image): port the web service binds.
 - MODELHUB_THREADS (8): request threads of the WSGI server.
-- MODELHUB_WORKING_DIR (a per-process temporary folder; /working in the image):
-  scratch space for uploads and downloads.
+- MODELHUB_WORKING_DIR (a per-process temporary folder, in memory (/dev/shm) when that
+  has room for every request thread's largest upload; /working in the image): scratch
+  space for uploads and downloads.
 - MODELHUB_OUTPUT_DIR (a per-process temporary folder; /output in the image):
   where array outputs (HDF5) are written.
 - MODELHUB_OUTPUT_MAX_AGE (3600): seconds an output file is kept before a later write
@@ -52,10 +53,30 @@ def _env_flag(name: str) -> bool:
     return _env(name, "0").lower() in {"1", "true", "yes", "on"}
 
 
+# Shared memory: files there never touch a disk. On ext4 creating, writing and removing a
+# request's upload costs about 0.4 ms more than in memory, some 5 % of a SqueezeNet answer.
+_MEMORY_FOLDER = "/dev/shm"
+
+
 @cache
-def _process_temp_dir(purpose: str) -> str:
-    """One private temporary folder per process and purpose, made on first use."""
-    return tempfile.mkdtemp(prefix=f"modelhub-{purpose}-")
+def _process_temp_dir(purpose: str, root: str | None = None) -> str:
+    """One private temporary folder per process and purpose (in `root`, else the system's
+    temporary folder), made on first use."""
+    return tempfile.mkdtemp(prefix=f"modelhub-{purpose}-", dir=root)
+
+
+def _memory_folder_with_room() -> str | None:
+    """`/dev/shm` if this process may write there and it has room for the largest upload of
+    every request thread at once (Docker gives containers 64 MB of it); else None."""
+    try:
+        usage = os.statvfs(_MEMORY_FOLDER)
+    except OSError:
+        return None
+    room = usage.f_bavail * usage.f_frsize
+    needed = server_threads() * max_upload_bytes()
+    if room < needed or not os.access(_MEMORY_FOLDER, os.W_OK | os.X_OK):
+        return None
+    return _MEMORY_FOLDER
 
 
 def host() -> str:
@@ -71,7 +92,9 @@ def server_threads() -> int:
 
 
 def working_dir() -> str:
-    return _env("MODELHUB_WORKING_DIR", "") or _process_temp_dir("working")
+    return _env("MODELHUB_WORKING_DIR", "") or _process_temp_dir(
+        "working", _memory_folder_with_room()
+    )
 
 
 def output_dir() -> str:
