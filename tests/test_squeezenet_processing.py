@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import zlib
 
@@ -58,6 +59,19 @@ def test_image_is_warped_not_letterboxed_then_centre_cropped(tmp_path, processor
 
     red = array[0, 2, 100] + 123  # R channel of one row, back to 0..255
     assert np.all(red[:113] == 255) and np.all(red[116:] == 0)
+
+
+def test_one_resize_equals_warp_then_crop_within_rounding():
+    """The crop is resampled directly: within 1 of warping to 256x256, then cropping."""
+    folder = os.path.join(CONTRIB_DIR, "sample_data")
+    for name in sorted(os.listdir(folder)):
+        with Image.open(os.path.join(folder, name)) as image:
+            image.draft("RGB", (256, 256))
+            warped = to_rgb(image).resize((256, 256), Image.Resampling.BILINEAR)
+            expected = np.asarray(warped.crop((14, 14, 241, 241)), dtype=np.int16)
+        with Image.open(os.path.join(folder, name)) as image:
+            actual = np.asarray(warp_and_crop(image), dtype=np.int16)
+        assert np.abs(actual - expected).max() <= 1, name
 
 
 def test_exif_orientation_is_honoured(tmp_path, processor):
