@@ -95,6 +95,10 @@ def test_start_binds_warms_up_and_serves(mock_package, monkeypatch, tmp_path):
         return servers[0]
 
     monkeypatch.setattr(webservice, "create_server", recording_create_server)
+    # The long-lived objects are frozen out of garbage collection once, before serving
+    # (recorded here rather than freezing the test process).
+    freezes = []
+    monkeypatch.setattr(webservice.gc, "freeze", lambda: freezes.append(True))
     thread = threading.Thread(
         target=webservice.start, args=(single.Model(), mock_package("single")), daemon=True
     )
@@ -104,6 +108,7 @@ def test_start_binds_warms_up_and_serves(mock_package, monkeypatch, tmp_path):
     try:
         response = requests.get(f"http://127.0.0.1:{server.effective_port}/api/ready", timeout=30)
         assert (response.status_code, response.json()) == (200, {"status": "ready"})
+        assert freezes == [True]
     finally:
         server.trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
         thread.join(timeout=30)

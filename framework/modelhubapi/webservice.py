@@ -18,6 +18,7 @@ thread for tests and benchmarks.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import threading
@@ -53,6 +54,10 @@ def start(model: Any, contrib_src_dir: str, startNetron: bool = False) -> None:
     rest_api = ModelHubRESTAPI(model, contrib_src_dir)
     server = create_server(rest_api.app)
     rest_api.warm_up()
+    # What is alive now (the model, the app, every module) lives as long as the process, so
+    # the garbage collector need never scan it again: a full collection of it pauses a
+    # request for about 9 ms, every few hundred requests.
+    gc.freeze()
     logger.info("Serving %s with %d threads", contrib_src_dir, settings.server_threads())
     server.print_listen("Serving on http://{}:{}")
     server.run()
