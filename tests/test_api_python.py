@@ -91,6 +91,23 @@ def test_a_config_that_is_not_an_object_is_an_error(tmp_path):
     assert "error" in api.get_model_io()
 
 
+def test_a_changed_config_is_read_again_and_answers_are_the_callers_own(tmp_path):
+    (tmp_path / "model").mkdir()
+    config = tmp_path / "model" / "config.json"
+    config.write_text('{"id": "a"}')
+    api = ModelHubAPI(single.Model(), str(tmp_path))
+    first = api.get_config()
+    first["id"] = "changed by the caller"
+    assert api.get_config() == {"id": "a"}
+    config.write_text('{"id": "b"}')  # same size: the modification time tells
+    os.utime(config, ns=(0, os.stat(config).st_mtime_ns + 1))
+    assert api.get_config() == {"id": "b"}
+    config.write_text('{"id": "longer"}')
+    assert api.get_config() == {"id": "longer"}
+    config.unlink()
+    assert set(api.get_config()) == {"error"}
+
+
 def test_an_invalid_config_names_the_file_relative_to_the_package(tmp_path):
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text("{not json")

@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -127,6 +128,9 @@ class ModelHubAPI:
     folder holding the engine's LICENSE and NOTICE).
     """
 
+    # (path and stat signature, text) of the config file last read; see get_config.
+    _remembered: tuple[tuple, str] | None = None
+
     def __init__(self, model: Any, contrib_src_dir: str) -> None:
         self.model = model
         self.contrib_src_dir = contrib_src_dir
@@ -134,8 +138,15 @@ class ModelHubAPI:
         self.framework_dir = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
     def get_config(self) -> dict:
-        """The parsed `model/config.json`, or `{"error": ...}`."""
-        config = self._load_json(os.path.join(self.contrib_src_dir, "model", "config.json"))
+        """The parsed `model/config.json`, or `{"error": ...}`.
+
+        Every request reads it, so its text is kept while the file's inode, size and
+        modification time stay the same: a stat instead of an open and a read. It is parsed
+        anew for each call, so a caller may change what it gets.
+        """
+        config = self._load_json(
+            os.path.join(self.contrib_src_dir, "model", "config.json"), self._remembered_text
+        )
         if not isinstance(config, dict):
             return {"error": "model/config.json is not a JSON object."}
         return config
@@ -248,16 +259,25 @@ class ModelHubAPI:
     # Private helpers (ModelHub's names where its tests or subclasses use them)
     # -------------------------------------------------------------------------
 
-    def _load_json(self, file_path: str) -> Any:
-        """The parsed JSON file, or `{"error": ...}` naming it relative to the package."""
+    def _load_json(self, file_path: str, read: Callable[[str], str] | None = None) -> Any:
+        """The parsed JSON file (its text from `read`, by default read now), or
+        `{"error": ...}` naming it relative to the package."""
         try:
-            with open(file_path, encoding="utf-8") as handle:
-                return json.load(handle)
+            return json.loads((read or _read_text)(file_path))
         except OSError as error:
             reason = error.strerror or "unreadable"
             return {"error": f"Could not read {self._display_name(file_path)}: {reason}."}
         except ValueError:
             return {"error": f"{self._display_name(file_path)} is not valid JSON."}
+
+    def _remembered_text(self, file_path: str) -> str:
+        """The text of `file_path`, read again only when the file has changed."""
+        status = os.stat(file_path)
+        key = (file_path, status.st_ino, status.st_size, status.st_mtime_ns)
+        remembered = self._remembered
+        if remembered is None or remembered[0] != key:
+            remembered = self._remembered = (key, _read_text(file_path))
+        return remembered[1]
 
     def _display_name(self, file_path: str) -> str:
         """A file's name for messages: relative to the package, never a full server path."""
@@ -357,6 +377,11 @@ class ModelHubAPI:
             "name": name,
             "description": spec.get("description", ""),
         }
+
+
+def _read_text(file_path: str) -> str:
+    with open(file_path, encoding="utf-8") as handle:
+        return handle.read()
 
 
 def _section(config: dict, *keys: str) -> Any:
