@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
@@ -15,9 +16,8 @@ from mockmodels.multi import inference as multi
 from mockmodels.noconfig import inference as failing
 from mockmodels.single import inference as single
 from PIL import Image
-from urllib3 import encode_multipart_formdata
 
-from modelhubapi import ModelHubAPI
+from modelhubapi import ModelHubAPI, uploads
 
 
 def png_bytes(value: int, size: tuple[int, int] = (4, 2)) -> bytes:
@@ -28,10 +28,11 @@ def png_bytes(value: int, size: tuple[int, int] = (4, 2)) -> bytes:
 
 
 def upload(client, content: bytes, name: str = "picture.png"):
-    """POST `content` in the form field `file`, encoded as browsers and `requests` do
-    (Werkzeug's test encoder leaves out the line break that ends an empty part)."""
-    body, content_type = encode_multipart_formdata({"file": (name, content)})
-    return client.post("/api/predict", data=body, content_type=content_type)
+    return client.post(
+        "/api/predict",
+        data={"file": (io.BytesIO(content), name)},
+        content_type="multipart/form-data",
+    )
 
 
 def assert_error(response, status: int, message: str | None = None) -> str:
@@ -222,6 +223,27 @@ def test_upload_over_the_limit_is_413(client, monkeypatch):
         content_type="multipart/form-data; boundary=never-read",
     )
     assert_error(response, 413, "The request is too large: the limit is 1 MB.")
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "message"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "/secret/scratch/file"), 503, "room"),
+        (OSError(errno.EIO, "Input/output error", "/secret/scratch/file"), 500, "Internal"),
+    ],
+)
+def test_scratch_files_that_cannot_be_written_are_a_plain_5xx(
+    client, monkeypatch, ramp_bytes, failure, status, message
+):
+    def fail(*args):
+        raise failure
+
+    monkeypatch.setattr(uploads, "save_file_field", fail)
+    response = upload(client, ramp_bytes)
+    assert message in assert_error(response, status)
+    assert "/secret" not in response.get_data(as_text=True)
+    if status == 503:
+        assert response.headers["Retry-After"] == "10"
 
 
 def test_working_folder_is_empty_after_every_request(served, ramp_bytes):

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from urllib3 import encode_multipart_formdata
+from werkzeug import Request
 
 from modelhubapi import uploads
 from modelhubapi.safety.errors import InputError
@@ -74,6 +75,7 @@ def test_a_leading_line_break_and_a_quoted_boundary_are_read(tmp_path):
         (encode_multipart_formdata({"file": "sample_data/camel.jpeg"})[0], None),
         (encode_multipart_formdata({"image": ("a.jpg", b"x")})[0], None),
         (encode_multipart_formdata({"file": ("a.jpg", b"x" * 100)})[0][:-20], None),
+        (encode_multipart_formdata({"file": ("a.jpg", b"x" * 100)})[0][:-4], None),
         (b"--" + b"b" * 300 + b"\r\n", "multipart/form-data; boundary=" + "b" * 300),
     ],
     ids=[
@@ -84,7 +86,8 @@ def test_a_leading_line_break_and_a_quoted_boundary_are_read(tmp_path):
         "not the boundary",
         "text field named file",
         "file in another field",
-        "cut before the end",
+        "cut inside the file",
+        "no closing boundary",
         "boundary too long",
     ],
 )
@@ -95,7 +98,103 @@ def test_bodies_without_a_whole_file_field_are_refused(tmp_path, body, content_t
     assert refused(tmp_path, body, content_type) == uploads.NO_FILE
 
 
+def test_as_many_parts_as_allowed_are_read(tmp_path):
+    fields = [(f"field{number}", "x") for number in range(uploads.MAX_PARTS - 1)]
+    body, content_type = encode_multipart_formdata([*fields, ("file", ("a.jpg", b"last"))])
+    assert save(tmp_path, body, content_type) == b"last"
+
+
+def test_hostile_bodies_are_refused_before_the_rest_is_read(tmp_path):
+    """Megabytes of padding after a boundary, or of boundaries inside a part, are refused
+    at the first of them instead of being scanned byte by byte."""
+    head = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\n'
+    for body in (
+        head + b"data\r\n--x" + b" " * 10_000_000,
+        head + b"data" + b"\r\n--xA" * 1_000_000,
+    ):
+        stream = TrickleStream(body, 65536)
+        with pytest.raises(InputError, match="multipart form field"):
+            uploads.save_file_field(stream, "multipart/form-data; boundary=x", str(tmp_path / "f"))
+        assert stream.tell() <= 2 * 65536
+
+
 def test_too_many_parts_are_refused_before_the_file(tmp_path):
     fields = [(f"field{number}", "x") for number in range(uploads.MAX_PARTS)]
     body, content_type = encode_multipart_formdata([*fields, ("file", ("a.jpg", b"x"))])
     assert "more than" in refused(tmp_path, body, content_type)
+
+
+# --- the same answers as Werkzeug's own parser ---------------------------------------------
+
+BOUNDARY = "b0und4ry-Zq"
+
+
+def werkzeug_file(body: bytes, content_type: str) -> bytes | None:
+    """What Werkzeug's form parser finds in the field `file` (None: no file)."""
+    request = Request.from_values(
+        input_stream=io.BytesIO(body), content_length=len(body), content_type=content_type
+    )
+    upload = request.files.get(uploads.FIELD)
+    return None if upload is None else upload.read()
+
+
+def ours(tmp_path, body: bytes, content_type: str, chunk: int) -> bytes | None:
+    try:
+        return save(tmp_path, body, content_type, chunk)
+    except InputError as error:
+        assert error.message == uploads.NO_FILE
+        return None
+
+
+@st.composite
+def multipart_bodies(draw) -> bytes:
+    """Bodies as clients write them, with CRLF or LF line breaks."""
+    line = draw(st.sampled_from([b"\r\n", b"\n"]))
+    dash = b"--" + BOUNDARY.encode()
+    body = draw(st.sampled_from([b"", line, b"preamble" + line]))
+    parts = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["file", "other", "FILE"]),
+                st.sampled_from([None, "", "photo.jpg"]),
+                st.binary(max_size=300).filter(lambda data: dash not in data),
+                st.booleans(),
+            ),
+            max_size=4,
+        )
+    )
+    for name, filename, content, blank_line_ends_empty in parts:
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        body += dash + draw(st.sampled_from([b"", b"  "])) + line
+        body += b"Content-Disposition: " + disposition.encode() + line
+        body += b"Content-Type: application/octet-stream" + line + line
+        if content or not blank_line_ends_empty:
+            body += content + line
+    return body + dash + b"--" + line
+
+
+@given(body=multipart_bodies(), chunk=st.integers(min_value=1, max_value=400))
+def test_the_same_file_as_werkzeug_finds(tmp_path_factory, body, chunk):
+    content_type = f"multipart/form-data; boundary={BOUNDARY}"
+    found = ours(tmp_path_factory.mktemp("upload"), body, content_type, chunk)
+    assert found == werkzeug_file(body, content_type)
+
+
+@given(
+    body=multipart_bodies(),
+    cut=st.integers(min_value=0),
+    flips=st.lists(st.tuples(st.integers(min_value=0), st.binary(min_size=1, max_size=3))),
+)
+def test_damaged_bodies_give_no_file_werkzeug_would_not(tmp_path_factory, body, cut, flips):
+    """Damaged anyhow, a body yields either no file or the one Werkzeug reads from it."""
+    damaged = bytearray(body[: cut % (len(body) + 1)])
+    for position, replacement in flips:
+        if damaged:
+            start = position % len(damaged)
+            damaged[start : start + len(replacement)] = replacement
+    content_type = f"multipart/form-data; boundary={BOUNDARY}"
+    found = ours(tmp_path_factory.mktemp("upload"), bytes(damaged), content_type, 97)
+    if found is not None:
+        assert found == werkzeug_file(bytes(damaged), content_type)
