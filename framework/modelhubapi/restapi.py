@@ -21,6 +21,7 @@ may change them after construction, as ModelHub's tests do.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -123,7 +124,8 @@ class ModelHubRESTAPI:
         if not os.path.isdir(model_folder):
             raise ConfigError("The package has no model folder.")
         # Not a `with` block: the response reads the file after this returns, then closes it.
-        archive = tempfile.TemporaryFile(dir=self._working_folder())  # noqa: SIM115
+        # In the system's temporary folder, not the working folder, which may be in memory.
+        archive = tempfile.TemporaryFile()  # noqa: SIM115
         try:
             _zip_folder(model_folder, "model", archive)
             archive.seek(0)
@@ -262,6 +264,7 @@ class ModelHubRESTAPI:
         self.app.register_error_handler(ConfigError, _config_error)
         self.app.register_error_handler(ModelError, _model_error)
         self.app.register_error_handler(HTTPException, _http_error)
+        self.app.register_error_handler(OSError, _os_error)
         self.app.register_error_handler(Exception, _internal_error)
 
     def _instrument(self) -> None:
@@ -300,8 +303,8 @@ class ModelHubRESTAPI:
         return name if isinstance(name, str) and name else "model"
 
     def _receive_input(self, scratch: Scratch) -> str:
-        """Save the request's input (upload or URL) in its scratch file; the file's path."""
-        destination = scratch.path
+        """Save the request's input (upload or URL) in a scratch file; the file's path."""
+        destination = scratch.new_path("input")
         if request.method == "POST":
             uploads.save_file_field(request.stream, request.content_type or "", destination)
             return destination
@@ -508,6 +511,17 @@ def _http_error(error: HTTPException) -> Response:
 def too_large_message() -> str:
     """The answer to a body over the upload limit (from Flask or from waitress)."""
     return f"The request is too large: the limit is {settings.max_upload_bytes() // 2**20} MB."
+
+
+def _os_error(error: OSError) -> Response:
+    """The engine's own file operations failing: no room left for a request's files is
+    temporary (503, try again); anything else is a fault (500)."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        logger.error("No room for a request's files: %s", error)
+        response = _error("The server has no room for this request's files now; try again.", 503)
+        response.headers["Retry-After"] = "10"
+        return response
+    return _internal_error(error)
 
 
 def _internal_error(error: Exception) -> Response:

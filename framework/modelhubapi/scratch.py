@@ -1,11 +1,13 @@
 """A request's own files in the working folder, all removed when the request ends.
 
-Each request reserves a unique name with `mkstemp`, so concurrent requests never touch each
-other's files, and names every further file after it: `request-<random>` holds the upload,
-`request-<random>-input-0` a multi-input request's first download, each renamed with the
+Each request reserves a unique name with `mkstemp` (an empty file, kept until the request
+ends) and names every file it writes after it: `request-<random>-input` for the upload,
+`request-<random>-input-0` for a multi-input request's first download, each renamed with the
 suffix of its type once that is known (some loaders pick their reader by the name: SimpleITK
-for NIfTI, NumPy for .npy). Files rather than a folder per request: making and removing
-a folder costs about 0.25 ms per request, a few percent of a SqueezeNet prediction.
+for NIfTI, NumPy for .npy). As long as the reservation exists no other request can be given
+that name, so none can reach another's files (`mkstemp` names never contain a second `-`).
+Files rather than a folder per request: making and removing a folder costs about 0.25 ms
+per request, a few percent of a SqueezeNet prediction.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Iterator
 
 
 class Scratch:
-    """The files of one request; `path` is the first of them (created empty)."""
+    """The files of one request, named after `path` (the reservation, an empty file)."""
 
     def __init__(self, folder: str) -> None:
         handle, self.path = tempfile.mkstemp(prefix="request-", dir=folder)
@@ -38,7 +40,8 @@ class Scratch:
         return renamed
 
     def remove(self) -> None:
-        for path in self._paths:
+        """Remove every file, the reservation last: until then its name stays taken."""
+        for path in reversed(self._paths):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
 
