@@ -27,6 +27,8 @@ Variables (default, meaning):
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import tempfile
 from functools import cache
@@ -61,13 +63,22 @@ _MEMORY_FOLDER = "/dev/shm"
 @cache
 def _process_temp_dir(purpose: str, root: str | None = None) -> str:
     """One private temporary folder per process and purpose (in `root`, else the system's
-    temporary folder), made on first use."""
-    return tempfile.mkdtemp(prefix=f"modelhub-{purpose}-", dir=root)
+    temporary folder), made on first use and removed at exit if empty."""
+    folder = tempfile.mkdtemp(prefix=f"modelhub-{purpose}-", dir=root)
+    atexit.register(_remove_if_empty, folder)
+    return folder
+
+
+def _remove_if_empty(folder: str) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
 
 
 def _memory_folder_with_room() -> str | None:
     """`/dev/shm` if this process may write there and it has room for the largest upload of
-    every request thread at once (Docker gives containers 64 MB of it); else None."""
+    every request thread at once (Docker gives containers 64 MB of it); else None. Should it
+    fill up all the same (other processes, multi-input requests), a request that cannot
+    write its files is answered 503."""
     try:
         usage = os.statvfs(_MEMORY_FOLDER)
     except OSError:
