@@ -98,6 +98,65 @@ def test_bodies_without_a_whole_file_field_are_refused(tmp_path, body, content_t
     assert refused(tmp_path, body, content_type) == uploads.NO_FILE
 
 
+FILE_PART = b'--B\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        FILE_PART + b"\r\nDATA\r\n--B\r\nX-Other: 1\r\n\r\nzz\r\n--B--\r\n",
+        FILE_PART + b'\r\nDATA\r\n--B\r\nContent-Disposition: form-data; name="x\xff"\r\n\r\nz'
+        b"\r\n--B--\r\n",
+        FILE_PART + b"\nDATA\r\n--B--\r\n",
+        b"--B\x0c\v\r\n" + FILE_PART[5:] + b"\r\nDATA\r\n--B--\r\n",
+    ],
+    ids=[
+        "a later part without Content-Disposition",
+        "a later part with headers not UTF-8",
+        "headers ended by CRLF then LF",
+        "form feed and vertical tab as padding",
+    ],
+)
+@pytest.mark.parametrize("chunk", [1, 7, 65536])
+def test_bodies_found_in_review_read_as_werkzeug_reads_them(tmp_path, body, chunk):
+    content_type = "multipart/form-data; boundary=B"
+    assert ours(tmp_path, body, content_type, chunk) == werkzeug_file(body, content_type)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 65536])
+@pytest.mark.parametrize("spaces", [1024, 1025])
+def test_padding_is_limited_whatever_the_chunks(tmp_path, chunk, spaces):
+    body = b"--B" + b" " * spaces + b"\n" + FILE_PART[5:] + b"\r\nDATA\r\n--B--\r\n"
+    found = ours(tmp_path, body, "multipart/form-data; boundary=B", chunk)
+    assert found == (b"DATA" if spaces <= 1024 else None)
+
+
+def test_endless_padding_ending_in_a_cr_is_refused_before_the_rest_is_read(tmp_path):
+    body = b"--B" + b" " * 1025 + b"\r" + b"x" * 1_000_000
+    stream = TrickleStream(body, 65536)
+    with pytest.raises(InputError):
+        uploads.save_file_field(stream, "multipart/form-data; boundary=B", str(tmp_path / "f"))
+    assert stream.tell() <= 65536
+
+
+def test_headers_arriving_byte_by_byte_are_searched_once(tmp_path, monkeypatch):
+    """A 16 KiB header read one byte at a time must not be searched again from its start
+    for every byte."""
+    searched = []
+    find = bytearray.find
+
+    class CountingBuffer(bytearray):
+        def find(self, sub, start=0, end=None):
+            stop = len(self) if end is None else min(end, len(self))
+            searched.append(max(0, stop - start))
+            return find(self, sub, start, stop)
+
+    monkeypatch.setattr(uploads, "bytearray", CountingBuffer, raising=False)
+    header = FILE_PART[:-2] + b"; x=" + b"y" * 15_000 + b"\r\n\r\nDATA\r\n--B--\r\n"
+    assert ours(tmp_path, header, "multipart/form-data; boundary=B", 1) == b"DATA"
+    assert sum(searched) < 20 * len(header)
+
+
 def test_as_many_parts_as_allowed_are_read(tmp_path):
     fields = [(f"field{number}", "x") for number in range(uploads.MAX_PARTS - 1)]
     body, content_type = encode_multipart_formdata([*fields, ("file", ("a.jpg", b"last"))])
@@ -167,7 +226,7 @@ def multipart_bodies(draw) -> bytes:
         disposition = f'form-data; name="{name}"'
         if filename is not None:
             disposition += f'; filename="{filename}"'
-        body += dash + draw(st.sampled_from([b"", b"  "])) + line
+        body += dash + draw(st.sampled_from([b"", b"  ", b"\t\x0c\x0b"])) + line
         body += b"Content-Disposition: " + disposition.encode() + line
         body += b"Content-Type: application/octet-stream" + line + line
         if content or not blank_line_ends_empty:

@@ -14,12 +14,16 @@ one field it needs. It follows Werkzeug's rules:
   lines may be folded; an empty part may end right after its headers' blank line (as
   Werkzeug's own test client writes it).
 
-It is stricter where only hostile or broken bodies notice: a line break followed by
-`--boundary` always ends a part (RFC 2046 forbids it inside one), so if neither a line break
-nor `--` follows, the body is malformed rather than searched past; and a lone CR is no line
-break (Werkzeug takes one as such; no client writes them). A body that is not
-multipart/form-data, has no usable boundary, is malformed, or ends before its closing
-boundary has no file. The caller's stream applies the size limit.
+It is stricter where only hostile or broken bodies notice:
+- `--boundary` at the start of the body or of a line always is a boundary (RFC 2046 forbids
+  it inside a part): if neither padding and a line break nor `--` follows, the body is
+  malformed rather than searched past; in the preamble it must start a line too;
+- padding after a boundary is at most 1 KiB, a part's headers at most 16 KiB;
+- a lone CR is no line break (no client writes them).
+A body that is not multipart/form-data, has no usable boundary, is malformed, or ends before
+its closing boundary has no file; nor has one in which any part's headers lack a
+Content-Disposition or are not UTF-8 (Werkzeug then drops the whole form). The caller's
+stream applies the size limit.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ _MAX_HEADER_BYTES = 16 * 1024
 _MAX_PADDING = 1024
 _CHUNK_BYTES = 64 * 1024
 _CRLF = b"\r\n"
+_PADDING = b" \t\f\v"  # horizontal white space, as Werkzeug reads it
 _BLANK_LINES = (b"\r\n\r\n", b"\n\n")
 
 
@@ -89,6 +94,7 @@ class _FileFieldParser:
         self._parts = 0
         self._copying = False
         self._data_start = 0  # in the data state: where the part's data begins in the buffer
+        self._scanned = 0  # in the headers state: how much of the buffer has been searched
         self.saved = False
         self.done = False
 
@@ -125,13 +131,11 @@ class _FileFieldParser:
             return False
         if rest in (b"", b"-"):
             return False
-        padding = len(rest) - len(rest.lstrip(b" \t"))
+        padding = len(rest) - len(rest.lstrip(_PADDING))
+        if padding > _MAX_PADDING:
+            raise _Malformed()
         line_break = rest[padding : padding + 2]
-        if not line_break:
-            if padding > _MAX_PADDING:
-                raise _Malformed()
-            return False
-        if line_break == b"\r":  # the last byte so far: the start of a CRLF?
+        if line_break in (b"", b"\r"):  # the buffer ends here (in what may be a CRLF)
             return False
         if line_break == _CRLF:
             width = 2
@@ -140,6 +144,7 @@ class _FileFieldParser:
         else:
             raise _Malformed()
         del buffer[: end + padding + width]
+        self._scanned = 0
         self._parts += 1
         if self._parts > MAX_PARTS:
             raise InputError(f"The form has more than {MAX_PARTS} parts.")
@@ -149,17 +154,21 @@ class _FileFieldParser:
     def _headers(self) -> bool:
         """The part's header lines, up to the blank line that ends them."""
         buffer = self._buffer
+        start = max(0, self._scanned - 3)  # a blank line may straddle the last chunk's end
         found = [
             (index, len(blank))
             for blank in _BLANK_LINES
-            if (index := buffer.find(blank, 0, _MAX_HEADER_BYTES)) >= 0
+            if (index := buffer.find(blank, start, _MAX_HEADER_BYTES)) >= 0
         ]
         if not found:
             if len(buffer) >= _MAX_HEADER_BYTES:
                 raise _Malformed()
+            self._scanned = len(buffer)
             return False
         index, width = min(found)
-        self._copying = not self.saved and _is_file_field(buffer[:index])
+        # Every part's headers must be sound, as Werkzeug drops the whole form otherwise.
+        is_file = _is_file_field(buffer[:index])
+        self._copying = is_file and not self.saved
         # The blank line's second line break stays: it is the one before the part's data,
         # which is where an empty part's closing boundary may already be.
         del buffer[: index + width // 2]
@@ -213,7 +222,8 @@ class _FileFieldParser:
 def _is_file_field(header_block: bytes | bytearray) -> bool:
     """True if a part's headers make it the file of the field `file`: the first
     Content-Disposition names the field and has a filename (Werkzeug's rule)."""
-    text = bytes(header_block).replace(b"\r\n", b"\n")
+    # A CRLF then an LF also end the headers: the block then ends with that CR.
+    text = bytes(header_block).removesuffix(b"\r").replace(b"\r\n", b"\n")
     if b"\r" in text:
         raise _Malformed()
     text = text.replace(b"\n ", b" ").replace(b"\n\t", b" ")  # folded lines go on
