@@ -21,15 +21,18 @@ def fresh_default(monkeypatch, tmp_path):
     monkeypatch.setattr(settings, "_MEMORY_FOLDER", str(memory))
     monkeypatch.setattr(tempfile, "tempdir", str(disk))
     settings._process_temp_dir.cache_clear()
+    settings._default_working_dir.cache_clear()
     yield str(memory), str(disk)
     settings._process_temp_dir.cache_clear()
+    settings._default_working_dir.cache_clear()
 
 
-def test_scratch_files_go_to_memory_when_it_has_room(fresh_default):
+def test_scratch_files_go_to_memory_when_it_has_room(fresh_default, monkeypatch):
     memory, _ = fresh_default
     folder = settings.working_dir()
     assert os.path.dirname(folder) == memory
-    assert settings.working_dir() == folder  # one folder per process
+    monkeypatch.setenv("MODELHUB_MAX_UPLOAD_MB", str(2**30))  # no room any more...
+    assert settings.working_dir() == folder  # ...but one folder per process
 
 
 def test_too_little_memory_for_every_thread_falls_back_to_disk(fresh_default, monkeypatch):

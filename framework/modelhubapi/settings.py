@@ -103,9 +103,13 @@ def server_threads() -> int:
 
 
 def working_dir() -> str:
-    return _env("MODELHUB_WORKING_DIR", "") or _process_temp_dir(
-        "working", _memory_folder_with_room()
-    )
+    return _env("MODELHUB_WORKING_DIR", "") or _default_working_dir()
+
+
+@cache
+def _default_working_dir() -> str:
+    """Decided once per process: the room in /dev/shm may change, the folder must not."""
+    return _process_temp_dir("working", _memory_folder_with_room())
 
 
 def output_dir() -> str:
