@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import logging
 import os
+import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -114,3 +116,88 @@ def test_start_binds_warms_up_and_serves(mock_package, monkeypatch, tmp_path):
         thread.join(timeout=30)
         server.task_dispatcher.shutdown()
     assert not thread.is_alive()
+
+
+# --- the request threads ---------------------------------------------------------------------
+
+
+class RecordingTask:
+    """Stands in for a waitress task: records the thread that served it."""
+
+    def __init__(self, work=lambda: None):
+        self.thread: int | None = None
+        self.done = threading.Event()
+        self._work = work
+
+    def service(self) -> None:
+        self.thread = threading.get_ident()
+        self._work()
+        self.done.set()
+
+    def cancel(self) -> None:
+        pass
+
+
+@pytest.fixture
+def dispatcher():
+    """The thread pool of a bound (not running) server with 4 request threads."""
+    socket_map: dict = {}
+    server = webservice.create_server(lambda environ, start: [], "127.0.0.1", 0, 4, socket_map)
+    yield server.task_dispatcher
+    server.task_dispatcher.shutdown()
+    wasyncore.close_all(socket_map)
+
+
+def wait_until_all_idle(dispatcher) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with dispatcher.lock:
+            if dispatcher.active_count == 0:
+                return
+        threading.Event().wait(0.001)
+    raise AssertionError("the request threads did not become idle")
+
+
+def test_requests_one_at_a_time_all_run_on_the_thread_that_finished_last(dispatcher):
+    # waitress's own pool would take the four threads in turn.
+    wait_until_all_idle(dispatcher)
+    threads = []
+    for _ in range(8):
+        task = RecordingTask()
+        dispatcher.add_task(task)
+        assert task.done.wait(timeout=10)
+        wait_until_all_idle(dispatcher)
+        threads.append(task.thread)
+    assert len(set(threads)) == 1
+
+
+def test_as_many_requests_run_at_once_as_there_are_threads(dispatcher):
+    for _ in range(2):  # the second round is served by threads that were idle
+        barrier = threading.Barrier(4)
+        tasks = [RecordingTask(lambda barrier=barrier: barrier.wait(timeout=10)) for _ in range(4)]
+        for task in tasks:
+            dispatcher.add_task(task)
+        assert all(task.done.wait(timeout=10) for task in tasks)
+        assert len({task.thread for task in tasks}) == 4
+        wait_until_all_idle(dispatcher)
+
+
+def test_shutdown_ends_every_request_thread(dispatcher):
+    wait_until_all_idle(dispatcher)
+    dispatcher.shutdown()
+    assert dispatcher.threads == set()
+
+
+def test_a_server_that_cannot_bind_leaves_no_thread_behind():
+    before = set(threading.enumerate())
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError):
+            webservice.create_server(
+                lambda environ, start: [], "127.0.0.1", taken.getsockname()[1], 4, {}
+            )
+    started = [thread for thread in threading.enumerate() if thread not in before]
+    for thread in started:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in started)
