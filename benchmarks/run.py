@@ -432,6 +432,10 @@ def build_plan(args: argparse.Namespace, stack: contextlib.ExitStack) -> Plan:
     return plan
 
 
+def fixed_threads_label(threads: int) -> str:
+    return f", {threads} ORT thread{'s' if threads > 1 else ''} always"
+
+
 def add_levers(plan: Plan, tensors: np.ndarray) -> None:
     """The tuning experiments on fp32, each differing in one setting from the main cells."""
     args, level = plan.args, ort.GraphOptimizationLevel
@@ -461,16 +465,22 @@ def add_levers(plan: Plan, tensors: np.ndarray) -> None:
         "ort-spinning",
         ", ORT spinning",
     )
-    one_thread = inference.Model("fp32")
-    one_thread.session = session_with("fp32", 1, level.ORT_ENABLE_ALL)
-    plan.api_cells("fp32", one_thread, (1, args.threads), "ort-threads", ", 1 ORT thread")
+    for threads in (1, inference.INTRA_OP_THREADS):
+        fixed = inference.Model("fp32")  # every run on `threads` threads, however busy the cores
+        fixed.session = session_with("fp32", threads, level.ORT_ENABLE_ALL)
+        fixed.session_when_busy = fixed.session
+        label = fixed_threads_label(threads)
+        plan.api_cells("fp32", fixed, (1, args.threads), "ort-threads", label)
     plan.api_cells(
         "fp32", BatchingModel(inference.Model("fp32")), (1, args.threads), "batching", ", batching"
     )
     if not args.no_server:
         experiments = (
             ("batching", ", batching", serve_command("--batching"), {}),
-            ("ort-threads", ", 1 ORT thread", serve_command("--ort-threads", "1"), {}),
+            *(
+                ("ort-threads", fixed_threads_label(n), serve_command("--ort-threads", str(n)), {})
+                for n in (1, inference.INTRA_OP_THREADS)
+            ),
             ("ort-spinning", ", ORT spinning", serve_command("--spinning"), {}),
             ("server-threads", ", 2 server threads", serve_command(), {"MODELHUB_THREADS": "2"}),
             ("server-threads", ", 4 server threads", serve_command(), {"MODELHUB_THREADS": "4"}),

@@ -1,7 +1,7 @@
 """`python -m benchmarks.serve [options]`: the production server with one lever changed.
 
 Only for the benchmark's tuning experiments (`--levers`): the same `webservice.start` as
-`python -m modelhubapi serve`, given the package's model with its ONNX Runtime session
+`python -m modelhubapi serve`, given the package's model with its ONNX Runtime sessions
 re-created with other options, or wrapped in dynamic batching.
 """
 
@@ -16,7 +16,11 @@ from modelhubapi import cli, settings, webservice
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.serve")
     parser.add_argument("--batching", action="store_true", help="batch concurrent requests")
-    parser.add_argument("--ort-threads", type=int, help="ONNX Runtime intra-op threads")
+    parser.add_argument(
+        "--ort-threads",
+        type=int,
+        help="ONNX Runtime intra-op threads for every run (the package takes 1 when busy)",
+    )
     parser.add_argument(
         "--spinning",
         action="store_true",
@@ -34,6 +38,8 @@ def main() -> None:
             args.ort_threads or inference.INTRA_OP_THREADS,
             args.spinning,
         )
+        if args.ort_threads:
+            model.session_when_busy = model.session
     webservice.start(BatchingModel(model) if args.batching else model, contrib_dir)
 
 

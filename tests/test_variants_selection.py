@@ -15,8 +15,14 @@ from inference import Model  # noqa: E402
 
 
 def loaded_variant(model: Model) -> str | None:
-    """The variant recorded in the loaded file's metadata (fp32's file records none)."""
-    return model.session.get_modelmeta().custom_metadata_map.get("squeezenet.variant")
+    """The variant recorded in the loaded file's metadata (fp32's file records none), which
+    both of the model's sessions must have loaded."""
+    variants = {
+        session.get_modelmeta().custom_metadata_map.get("squeezenet.variant")
+        for session in (model.session, model.session_when_busy)
+    }
+    assert len(variants) == 1
+    return variants.pop()
 
 
 @pytest.mark.parametrize("variant", ["compact", "int8"])
