@@ -32,7 +32,7 @@ from collections.abc import Iterator
 
 import onnxruntime as ort
 
-from modelhubapi import settings
+from modelhubapi import machine, settings
 from modelhublib.model import ModelBase
 from processing import ImageProcessor
 from squeezenet.modelfiles import model_path
@@ -40,7 +40,7 @@ from squeezenet.modelfiles import model_path
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG_PATH = os.path.join(HERE, "model", "config.json")
 INTRA_OP_THREADS = 2
-CORES = len(os.sched_getaffinity(0))  # the cores this process may use (a container's share)
+CORES = machine.usable_cores()  # a container's CPU limit counts, not the host's cores
 
 
 def session_options(intra_op_threads: int = INTRA_OP_THREADS) -> ort.SessionOptions:
