@@ -24,7 +24,8 @@ def main() -> None:
     parser.add_argument(
         "--spinning",
         action="store_true",
-        help="ONNX Runtime's idle threads spin-wait (the package turns spinning off)",
+        help="the 2-thread session's idle threads spin-wait (the package turns spinning off; "
+        "runs that start while the cores are busy still take its 1-thread session)",
     )
     args = parser.parse_args()
     contrib_dir = cli.check_contrib_dir(cli.DEFAULT_CONTRIB_DIR)

@@ -188,8 +188,23 @@ def test_shutdown_ends_every_request_thread(dispatcher):
     assert dispatcher.threads == set()
 
 
-def test_a_server_that_cannot_bind_leaves_no_thread_behind():
+def test_tasks_added_from_many_threads_at_once_are_all_served(dispatcher):
+    tasks = [[RecordingTask() for _ in range(250)] for _ in range(4)]
+
+    def add_all(batch):
+        for task in batch:
+            dispatcher.add_task(task)
+
+    with ThreadPoolExecutor(max_workers=4) as producers:
+        list(producers.map(add_all, tasks))
+    assert all(task.done.wait(timeout=10) for batch in tasks for task in batch)
+    wait_until_all_idle(dispatcher)
+    assert not dispatcher.queue
+
+
+def test_a_server_that_cannot_bind_leaves_no_thread_and_no_open_file_behind():
     before = set(threading.enumerate())
+    open_files = len(os.listdir("/proc/self/fd"))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -201,3 +216,4 @@ def test_a_server_that_cannot_bind_leaves_no_thread_behind():
     for thread in started:
         thread.join(timeout=10)
     assert not any(thread.is_alive() for thread in started)
+    assert len(os.listdir("/proc/self/fd")) == open_files

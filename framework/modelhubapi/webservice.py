@@ -77,6 +77,7 @@ def create_server(
     Requests go to the thread that became idle last (see `_MostRecentlyIdleDispatcher`).
     """
     threads = threads if threads is not None else settings.server_threads()
+    socket_map = socket_map if socket_map is not None else {}
     dispatcher = _MostRecentlyIdleDispatcher()
     dispatcher.set_thread_count(threads)
     try:
@@ -85,7 +86,7 @@ def create_server(
             # waitress calls this parameter a test shim; it is the one way to give a server a
             # thread pool of one's own, and waitress is pinned in requirements.txt.
             _dispatcher=dispatcher,
-            map=socket_map if socket_map is not None else {},
+            map=socket_map,
             host=host if host is not None else settings.host(),
             port=port if port is not None else settings.port(),
             threads=threads,
@@ -95,7 +96,10 @@ def create_server(
             ident="modelhub",
         )
     except BaseException:
-        dispatcher.shutdown()  # a busy port or a bad setting must not leave threads behind
+        # A busy port or a bad setting must leave no threads and no open files behind (the
+        # wake-up pipe and the socket are in the map by then).
+        dispatcher.shutdown()
+        wasyncore.close_all(socket_map)
         raise
     for listener in _listeners(server):
         listener.channel_class = _JSONErrorChannel
