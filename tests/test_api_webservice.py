@@ -139,8 +139,9 @@ class RecordingTask:
 
 
 @pytest.fixture
-def dispatcher():
-    """The thread pool of a bound (not running) server with 4 request threads."""
+def dispatcher(monkeypatch):
+    """The thread pool of a bound (not running) server with 4 request threads on 2 cores."""
+    monkeypatch.setattr(webservice.machine, "usable_cores", lambda: 2)
     socket_map: dict = {}
     server = webservice.create_server(lambda environ, start: [], "127.0.0.1", 0, 4, socket_map)
     yield server.task_dispatcher
@@ -171,9 +172,32 @@ def test_requests_one_at_a_time_all_run_on_the_thread_that_finished_last(dispatc
     assert len(set(threads)) == 1
 
 
-def test_as_many_requests_run_at_once_as_there_are_threads(dispatcher):
+def test_requests_beyond_the_cores_wait_for_a_running_thread(dispatcher, monkeypatch):
+    monkeypatch.setattr(webservice, "_PATIENCE_SECONDS", 60.0)
+    wait_until_all_idle(dispatcher)
+    release = threading.Event()
+    started = [threading.Event() for _ in range(4)]
+    tasks = [
+        RecordingTask(lambda event=event: (event.set(), release.wait(timeout=10)))
+        for event in started
+    ]
+    for task, event in zip(tasks[:2], started[:2], strict=True):
+        dispatcher.add_task(task)
+        assert event.wait(timeout=10)
+    dispatcher.add_task(tasks[2])
+    dispatcher.add_task(tasks[3])
+    # Two threads are idle, but both cores are taken: the two requests wait...
+    assert not started[2].wait(timeout=0.2) and not started[3].is_set()
+    release.set()
+    # ...and the threads that finish take them, without waking another.
+    assert all(task.done.wait(timeout=10) for task in tasks)
+    assert {tasks[2].thread, tasks[3].thread} <= {tasks[0].thread, tasks[1].thread}
+
+
+def test_a_request_that_waits_too_long_gets_a_spare_thread(dispatcher, monkeypatch):
+    monkeypatch.setattr(webservice, "_PATIENCE_SECONDS", 0.05)
     for _ in range(2):  # the second round is served by threads that were idle
-        barrier = threading.Barrier(4)
+        barrier = threading.Barrier(4)  # 4 requests that can only finish together
         tasks = [RecordingTask(lambda barrier=barrier: barrier.wait(timeout=10)) for _ in range(4)]
         for task in tasks:
             dispatcher.add_task(task)
