@@ -4,7 +4,8 @@ Why waitress: the model is loaded once and shared by request threads (ONNX Runti
 the GIL while it computes, so threads use both cores), nothing forks, and waitress reads a
 request's whole body before a thread takes it, so slow clients cannot tie up the threads
 that run the model. It binds `settings.host()`:`settings.port()` with
-`settings.server_threads()` threads.
+`settings.server_threads()` threads, of which about as many as there are cores run requests
+at once (`_CoreSizedDispatcher`); the rest stand by for requests held up behind slow ones.
 
 waitress answers a few requests itself before the app runs: a body over the upload limit
 (refused from its Content-Length, before the body is read; the limit is read from `settings`
