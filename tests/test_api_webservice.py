@@ -206,6 +206,16 @@ def test_a_request_that_waits_too_long_gets_a_spare_thread(dispatcher, monkeypat
         wait_until_all_idle(dispatcher)
 
 
+def test_requests_queued_one_after_another_each_get_a_spare_thread_in_time(dispatcher, monkeypatch):
+    monkeypatch.setattr(webservice, "_PATIENCE_SECONDS", 0.05)
+    barrier = threading.Barrier(4)  # 4 requests that can only finish together
+    tasks = [RecordingTask(lambda: barrier.wait(timeout=10)) for _ in range(4)]
+    for task in tasks:  # apart, as clients send them: each waits on its own
+        dispatcher.add_task(task)
+        threading.Event().wait(0.01)
+    assert all(task.done.wait(timeout=10) for task in tasks)
+
+
 def test_shutdown_ends_every_request_thread(dispatcher):
     wait_until_all_idle(dispatcher)
     dispatcher.shutdown()

@@ -158,18 +158,14 @@ class _CoreSizedDispatcher(ThreadedTaskDispatcher):
         self._running = 0  # threads inside task.service()
         self._queued_at: deque[float] = deque()  # when each task in self.queue was queued
         self._idle: list[threading.Condition] = []  # one per idle thread, most recent last
+        self._timing = 0  # idle threads waiting out the oldest queued task's patience
 
     def handler_thread(self, thread_no: int) -> None:
         wake_up = threading.Condition(self.lock)
         while True:
             with self.lock:
                 while not self._may_start() and self.stop_count == 0:
-                    self.active_count -= 1
-                    self._idle.append(wake_up)
-                    wake_up.wait(self._patience_left())
-                    if wake_up in self._idle:  # timed out rather than woken
-                        self._idle.remove(wake_up)
-                    self.active_count += 1
+                    self._wait_idle(wake_up)
                 if self.stop_count > 0:
                     self.active_count -= 1
                     self.stop_count -= 1
@@ -179,6 +175,9 @@ class _CoreSizedDispatcher(ThreadedTaskDispatcher):
                 task = self.queue.popleft()
                 self._queued_at.popleft()
                 self._running += 1
+                if self.queue and self._idle and not self._timing:
+                    # The tasks behind this one need an idle thread timing their patience.
+                    self._idle.pop().notify()
             try:
                 task.service()
             except BaseException:
@@ -204,13 +203,34 @@ class _CoreSizedDispatcher(ThreadedTaskDispatcher):
                     wake_up.notify()
                 self._idle.clear()
 
+    def shutdown(self, cancel_pending: bool = True, timeout: float = 5) -> bool:
+        cancelled = super().shutdown(cancel_pending, timeout)
+        with self.lock:
+            while len(self._queued_at) > len(self.queue):  # the times of cancelled tasks
+                self._queued_at.popleft()
+        return cancelled
+
+    def _wait_idle(self, wake_up: threading.Condition) -> None:
+        """Wait (holding the lock) until woken, or until the oldest queued task may take a
+        spare thread."""
+        patience_left = self._patience_left()
+        timing = patience_left is not None
+        self.active_count -= 1
+        self._idle.append(wake_up)
+        self._timing += timing
+        wake_up.wait(patience_left)
+        self._timing -= timing
+        if wake_up in self._idle:  # timed out rather than woken
+            self._idle.remove(wake_up)
+        self.active_count += 1
+
     def _may_start(self) -> bool:
         """A task is queued, and a core is free or the oldest task has waited long enough."""
         return bool(self.queue) and (self._running < self.cores or self._patience_left() == 0)
 
     def _patience_left(self) -> float | None:
         """Seconds until the oldest queued task may take a spare thread; None if none queued."""
-        if not self._queued_at:
+        if not self.queue:
             return None
         return max(0.0, _PATIENCE_SECONDS - (time.monotonic() - self._queued_at[0]))
 
