@@ -49,3 +49,16 @@ def test_concurrent_requests_get_names_of_their_own(tmp_path):
     assert not derived & {files.path for files in reservations}
     for files in reservations:
         files.remove()
+
+
+def test_a_renamed_file_is_removed_under_its_new_name_only(tmp_path, monkeypatch):
+    files = scratch.Scratch(str(tmp_path))
+    upload = files.new_path("input")
+    open(upload, "wb").close()
+    named = files.add_suffix(upload, ".png")
+    removed = []
+    unlink = os.unlink
+    monkeypatch.setattr(os, "unlink", lambda path: (removed.append(path), unlink(path)))
+    files.remove()
+    assert removed == [named, files.path]
+    assert os.listdir(tmp_path) == []

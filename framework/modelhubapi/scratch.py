@@ -33,10 +33,11 @@ class Scratch:
         return path
 
     def add_suffix(self, path: str, suffix: str) -> str:
-        """Rename one of this request's files to end with `suffix`; the new path."""
+        """Rename one of this request's files (a `new_path`) to end with `suffix`; the new
+        path, which takes the old one's place among the files to remove."""
         renamed = path + suffix
-        self._paths.append(renamed)
         os.replace(path, renamed)
+        self._paths[self._paths.index(path)] = renamed
         return renamed
 
     def remove(self) -> None:
