@@ -531,7 +531,10 @@ def paired_ratio(numerators: list[float] | None, denominators: list[float] | Non
 
 
 def ratios(results: list[dict], args: argparse.Namespace) -> list[dict]:
-    """The ratios the goals are stated in, per variant, each the median of per-round ratios."""
+    """The ratios the goals are stated in, per variant, each the median of per-round ratios.
+
+    The pipeline and server goals are marked on fp32, the model served by default; the other
+    variants' rows show what the same fixed costs weigh on a faster model (int8)."""
     rows = []
     clients, threads = f"{args.clients} clients", f"{args.threads} threads"
 
@@ -543,6 +546,7 @@ def ratios(results: list[dict], args: argparse.Namespace) -> list[dict]:
         rows.append({"ratio": name, "value": value, "goal": goal, "ok": ok})
 
     for variant in args.variants:
+        default = variant == "fp32"
 
         def rounds(group: str, setting: str, key: str = "rounds", variant: str = variant):
             found = find(results, group, variant, setting)
@@ -553,7 +557,7 @@ def ratios(results: list[dict], args: argparse.Namespace) -> list[dict]:
         add(
             f"{variant}: in-process 1 thread / ceiling batch 1",
             paired_ratio(single, rounds("ceiling", "batch 1")),
-            ">= 0.8",
+            ">= 0.8" if default else None,
         )
         add(
             f"{variant}: in-process {threads} / ceiling batch 1",
@@ -563,7 +567,7 @@ def ratios(results: list[dict], args: argparse.Namespace) -> list[dict]:
             add(
                 f"{variant}: server {clients} / best in-process",
                 paired_ratio(rounds("server", clients), best),
-                ">= 0.9",
+                ">= 0.9" if default else None,
             )
             add(
                 f"{variant}: server 1 client p50 / in-process 1 thread p50",
@@ -571,7 +575,7 @@ def ratios(results: list[dict], args: argparse.Namespace) -> list[dict]:
                     rounds("server", "1 client", "rounds_p50_ms"),
                     rounds("in-process", "1 thread", "rounds_p50_ms"),
                 ),
-                "<= 1.15",
+                "<= 1.15" if default else None,
             )
             add(
                 f"{variant}: server 1 client / in-process 1 thread",
