@@ -62,3 +62,12 @@ def test_a_renamed_file_is_removed_under_its_new_name_only(tmp_path, monkeypatch
     files.remove()
     assert removed == [named, files.path]
     assert os.listdir(tmp_path) == []
+
+
+def test_a_missing_folder_is_made_on_first_use_and_again_if_removed(tmp_path):
+    folder = tmp_path / "working" / "nested"
+    for _ in range(2):
+        with scratch.scratch_files(str(folder)) as files:
+            assert os.path.dirname(files.path) == str(folder)
+        assert os.listdir(folder) == []
+        os.rmdir(folder)

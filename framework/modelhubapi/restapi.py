@@ -289,13 +289,9 @@ class ModelHubRESTAPI:
             response.status_code = 400
         return response
 
-    def _working_folder(self) -> str:
-        os.makedirs(self.working_folder, exist_ok=True)
-        return self.working_folder
-
     def _scratch(self) -> contextlib.AbstractContextManager[Scratch]:
         """This request's own files in the working folder, removed when it ends."""
-        return scratch_files(self._working_folder())
+        return scratch_files(self.working_folder)
 
     def _model_name(self) -> str:
         meta = self.api.get_config().get("meta")

@@ -19,10 +19,15 @@ from collections.abc import Iterator
 
 
 class Scratch:
-    """The files of one request, named after `path` (the reservation, an empty file)."""
+    """The files of one request, named after `path` (the reservation, an empty file), in
+    `folder`, which is made if it does not exist."""
 
     def __init__(self, folder: str) -> None:
-        handle, self.path = tempfile.mkstemp(prefix="request-", dir=folder)
+        try:
+            handle, self.path = tempfile.mkstemp(prefix="request-", dir=folder)
+        except FileNotFoundError:  # made on first use (and again if it was removed)
+            os.makedirs(folder, exist_ok=True)
+            handle, self.path = tempfile.mkstemp(prefix="request-", dir=folder)
         os.close(handle)
         self._paths = [self.path]
 
