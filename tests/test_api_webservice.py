@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import io
 import logging
 import os
@@ -250,4 +251,37 @@ def test_a_server_that_cannot_bind_leaves_no_thread_and_no_open_file_behind():
     for thread in started:
         thread.join(timeout=10)
     assert not any(thread.is_alive() for thread in started)
+    assert len(os.listdir("/proc/self/fd")) == open_files
+
+
+def test_close_lets_a_running_request_finish_and_leaves_nothing_open():
+    open_files = len(os.listdir("/proc/self/fd"))
+    started, release = threading.Event(), threading.Event()
+
+    def slow_app(environ, start_response):
+        started.set()
+        release.wait(10)
+        start_response("200 OK", [("Content-Length", "4")])
+        return [b"done"]
+
+    def fetch(port: int) -> bytes:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            connection.request("GET", "/")
+            return connection.getresponse().read()
+        finally:
+            connection.close()
+
+    server = webservice.BackgroundServer(slow_app)
+    with ThreadPoolExecutor(2) as pool:
+        answer = pool.submit(fetch, server._server.effective_port)
+        assert started.wait(10)
+        closing = pool.submit(server.close)
+        # close() waits for the request: the connections stay open meanwhile.
+        server._thread.join(timeout=0.5)
+        assert server._thread.is_alive() and not closing.done()
+        release.set()
+        assert answer.result() == b"done"
+        closing.result()
+    assert not server._thread.is_alive()
     assert len(os.listdir("/proc/self/fd")) == open_files

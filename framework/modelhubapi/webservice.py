@@ -129,11 +129,22 @@ class BackgroundServer:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop accepting, close every connection, end the request threads."""
-        # The sockets belong to the server's loop thread: it closes them itself when woken.
-        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
-        self._thread.join()
+        """Let the running requests finish, then close every connection and end the threads."""
         self._server.task_dispatcher.shutdown()
+        # The loop thread uses the sockets while it runs, so it only takes them out of its
+        # map (which ends it); they are closed here once it has. Closing them in the thread
+        # closed the wake-up pipe too, sometimes before pull_trigger had written its byte:
+        # the write then failed, or could have reached a file that took the pipe's number.
+        left: list = []
+        self._server.trigger.pull_trigger(lambda: left.extend(self._take_all()))
+        self._thread.join()
+        for dispatcher in left:
+            dispatcher.close()
+
+    def _take_all(self) -> list:
+        taken = list(self._map.values())
+        self._map.clear()
+        return taken
 
     def __enter__(self) -> BackgroundServer:
         return self
