@@ -254,6 +254,53 @@ def test_a_server_that_cannot_bind_leaves_no_thread_and_no_open_file_behind():
     assert len(os.listdir("/proc/self/fd")) == open_files
 
 
+def _app_answering(status: str, chunks: list[bytes], length: bool):
+    def app(environ, start_response):
+        headers = [("Content-Type", "text/plain")]
+        if length:
+            headers.append(("Content-Length", str(sum(map(len, chunks)))))
+        start_response(status, headers)
+        return iter(chunks)
+
+    return app
+
+
+@pytest.mark.parametrize(
+    "method, status, chunks, length",
+    [
+        ("GET", "200 OK", [b"one piece"], True),
+        ("GET", "200 OK", [b"first, ", b"second"], True),
+        ("GET", "200 OK", [b"no ", b"length"], False),  # chunked
+        ("GET", "200 OK", [], True),
+        ("HEAD", "200 OK", [b"not sent"], True),
+        ("GET", "204 No Content", [], False),
+    ],
+)
+def test_answers_are_whole_when_the_head_goes_with_the_first_chunk(method, status, chunks, length):
+    app = _app_answering(status, chunks, length)
+    with webservice.BackgroundServer(app) as server, requests.Session() as session:
+        for _ in range(2):  # and the keep-alive connection serves the next one
+            response = session.request(method, f"{server.url}/")
+            assert response.status_code == int(status.split()[0])
+            body = b"" if method == "HEAD" or status.startswith("204") else b"".join(chunks)
+            assert response.content == body
+
+
+def test_the_head_and_a_whole_body_go_out_in_one_send(monkeypatch):
+    queued = []
+    write_soon = webservice.HTTPChannel.write_soon
+
+    def record(channel, data):
+        queued.append(bytes(data))
+        return write_soon(channel, data)
+
+    monkeypatch.setattr(webservice.HTTPChannel, "write_soon", record)
+    with webservice.BackgroundServer(_app_answering("200 OK", [b"{}"], True)) as server:
+        assert requests.get(f"{server.url}/").content == b"{}"
+    assert len(queued) == 1
+    assert queued[0].startswith(b"HTTP/1.1 200 OK\r\n") and queued[0].endswith(b"\r\n\r\n{}")
+
+
 def test_close_lets_a_running_request_finish_and_leaves_nothing_open():
     open_files = len(os.listdir("/proc/self/fd"))
     started, release = threading.Event(), threading.Event()

@@ -32,7 +32,7 @@ from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
-from waitress.task import ErrorTask, ThreadedTaskDispatcher
+from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
 
 from . import machine, settings
 from .restapi import ModelHubRESTAPI, log_access, too_large_message
@@ -291,9 +291,41 @@ class _UploadLimitedParser(HTTPRequestParser):
         super().__init__(_RequestAdjustments(adjustments, settings.max_upload_bytes() + 1))
 
 
+class _OneSendTask(WSGITask):
+    """waitress's WSGI task, sending a response's head together with its first body chunk.
+
+    waitress sends the head, then each chunk, with a send of its own: an answer the app gives
+    in one piece (every JSON answer) took two sends, and the client woke twice. Measured
+    with a minimal app, interleaved: 0.395 -> 0.365 ms per request.
+    """
+
+    channel: _JSONErrorChannel
+
+    def write(self, data: bytes) -> None:
+        if self.wrote_header or not self.complete or not data:
+            super().write(data)
+            return
+        # waitress's own write, with the head held back until the chunk is queued.
+        self.channel.held_head = self.build_response_header()
+        self.wrote_header = True
+        try:
+            super().write(data)
+        finally:
+            head, self.channel.held_head = self.channel.held_head, b""
+            if head:  # no body went out (a HEAD request, a 204): the head goes alone
+                self.channel.write_soon(head)
+
+
 class _JSONErrorChannel(HTTPChannel):
     error_task_class = _JSONErrorTask
     parser_class = _UploadLimitedParser
+    task_class = _OneSendTask
+    held_head = b""  # set by _OneSendTask while the first chunk of a response is queued
+
+    def write_soon(self, data: bytes) -> int:
+        if self.held_head and data:
+            data, self.held_head = self.held_head + data, b""
+        return super().write_soon(data)
 
     def send_continue(self) -> None:
         """`Expect: 100-continue` on a request already refused from its headers (a
