@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 import onnx
 import pytest
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 from squeezenet_support import CONTRIB_DIR, asset, asset_dir, ensure_built
 
 ensure_built()
@@ -120,3 +120,39 @@ def test_each_concat_keeps_one_scale_so_it_copies_bytes():
             assert input_dq.op_type == "DequantizeLinear"
             for position in (1, 2):  # scale, zero point
                 assert values[input_dq.input[position]] == values[output_q.input[position]]
+
+
+@pytest.mark.parametrize(
+    "branch, shared",
+    [("Relu", True), ("Identity", False)],  # a branch that can go negative keeps its range
+)
+def test_concat_ranges_are_shared_only_between_relu_outputs(tmp_path, branch, shared):
+    from onnxruntime.quantization.calibrate import (
+        CalibrationMethod,
+        TensorsData,
+        save_tensors_data,
+    )
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Relu", ["x"], ["a"]),
+            helper.make_node(branch, ["x"], ["b"]),
+            helper.make_node("Concat", ["a", "b"], ["y"], axis=1),
+        ],
+        "two-branches",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])],
+    )
+    model_file, cache = str(tmp_path / "model.onnx"), str(tmp_path / "calibration.json")
+    onnx.save(helper.make_model(graph), model_file)
+    low_b = 0.0 if shared else -1.0
+    ranges = {"a": (0.0, 2.0), "b": (low_b, 3.0), "y": (low_b, 3.0)}
+    data = {name: tuple(np.float32([value]) for value in pair) for name, pair in ranges.items()}
+    save_tensors_data(TensorsData(CalibrationMethod.MinMax, data), cache)
+    overrides = variants.shared_concat_ranges(model_file, cache)
+    if shared:
+        assert {
+            name: [(o["rmin"], o["rmax"]) for o in value] for name, value in overrides.items()
+        } == {name: [(0.0, 3.0)] for name in "aby"}
+    else:
+        assert overrides == {}
