@@ -266,23 +266,22 @@ def _app_answering(status: str, chunks: list[bytes], length: bool):
 
 
 @pytest.mark.parametrize(
-    "method, status, chunks, length",
+    "status, chunks, length",
     [
-        ("GET", "200 OK", [b"one piece"], True),
-        ("GET", "200 OK", [b"first, ", b"second"], True),
-        ("GET", "200 OK", [b"no ", b"length"], False),  # chunked
-        ("GET", "200 OK", [], True),
-        ("HEAD", "200 OK", [b"not sent"], True),
-        ("GET", "204 No Content", [], False),
+        ("200 OK", [b"one piece"], True),
+        ("200 OK", [b"first, ", b"second"], True),
+        ("200 OK", [b"no ", b"length"], False),  # chunked
+        ("200 OK", [], True),
+        ("204 No Content", [], False),
     ],
 )
-def test_answers_are_whole_when_the_head_goes_with_the_first_chunk(method, status, chunks, length):
+def test_answers_are_whole_when_the_head_goes_with_the_first_chunk(status, chunks, length):
     app = _app_answering(status, chunks, length)
     with webservice.BackgroundServer(app) as server, requests.Session() as session:
-        for _ in range(2):  # and the keep-alive connection serves the next one
-            response = session.request(method, f"{server.url}/")
+        for _ in range(2):  # nothing of the first answer is left over for the second
+            response = session.get(f"{server.url}/")
             assert response.status_code == int(status.split()[0])
-            body = b"" if method == "HEAD" or status.startswith("204") else b"".join(chunks)
+            body = b"" if status.startswith("204") else b"".join(chunks)
             assert response.content == body
 
 
@@ -330,5 +329,6 @@ def test_close_lets_a_running_request_finish_and_leaves_nothing_open():
         release.set()
         assert answer.result() == b"done"
         closing.result()
+    server.close()  # again: nothing left to do
     assert not server._thread.is_alive()
     assert len(os.listdir("/proc/self/fd")) == open_files

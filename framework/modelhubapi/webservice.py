@@ -126,10 +126,16 @@ class BackgroundServer:
         self._server = create_server(app, host, port, threads, socket_map=self._map)
         self.url = f"http://{host}:{self._server.effective_port}"
         self._thread = threading.Thread(target=self._server.run, name="waitress", daemon=True)
+        self._closed = False
         self._thread.start()
 
     def close(self) -> None:
-        """Let the running requests finish, then close every connection and end the threads."""
+        """End the request threads (which lets the handlers already running finish; queued
+        requests are dropped), then close every connection; calling it again does nothing.
+        An answer still being sent when the threads have ended may be cut short."""
+        if self._closed:
+            return
+        self._closed = True
         self._server.task_dispatcher.shutdown()
         # The loop thread uses the sockets while it runs, so it only takes them out of its
         # map (which ends it); they are closed here once it has. Closing them in the thread
@@ -138,7 +144,7 @@ class BackgroundServer:
         left: list = []
         self._server.trigger.pull_trigger(lambda: left.extend(self._take_all()))
         self._thread.join()
-        for dispatcher in left:
+        for dispatcher in left + self._take_all():  # the map is left whole if the loop died
             dispatcher.close()
 
     def _take_all(self) -> list:
@@ -312,7 +318,7 @@ class _OneSendTask(WSGITask):
             super().write(data)
         finally:
             head, self.channel.held_head = self.channel.held_head, b""
-            if head:  # no body went out (a HEAD request, a 204): the head goes alone
+            if head:  # no body went out (a 204, a 304, an empty chunk): the head goes alone
                 self.channel.write_soon(head)
 
 
