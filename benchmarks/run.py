@@ -56,7 +56,7 @@ import inference  # noqa: E402  (the package's module, found through the path se
 import processing  # noqa: E402
 from benchmarks.batching import BatchingModel  # noqa: E402
 from modelhubapi import ModelHubAPI, settings  # noqa: E402
-from squeezenet.modelfiles import model_path  # noqa: E402
+from squeezenet.modelfiles import DEFAULT_VARIANT, model_path  # noqa: E402
 
 VARIANTS = ("fp32", "int8", "compact")
 ARTIFACT = os.path.join(REPO_DIR, "artifacts", "bench.json")
@@ -533,8 +533,8 @@ def paired_ratio(numerators: list[float] | None, denominators: list[float] | Non
 def ratios(results: list[dict], args: argparse.Namespace) -> list[dict]:
     """The ratios the goals are stated in, per variant, each the median of per-round ratios.
 
-    The pipeline and server goals are marked on fp32, the model served by default; the other
-    variants' rows show what the same fixed costs weigh on a faster model (int8)."""
+    The pipeline and server goals are marked on the model served by default (fp32); the
+    other variants' rows show what the same fixed costs weigh on a faster model (int8)."""
     rows = []
     clients, threads = f"{args.clients} clients", f"{args.threads} threads"
 
@@ -546,7 +546,7 @@ def ratios(results: list[dict], args: argparse.Namespace) -> list[dict]:
         rows.append({"ratio": name, "value": value, "goal": goal, "ok": ok})
 
     for variant in args.variants:
-        default = variant == "fp32"
+        default = variant == DEFAULT_VARIANT
 
         def rounds(group: str, setting: str, key: str = "rounds", variant: str = variant):
             found = find(results, group, variant, setting)
