@@ -112,7 +112,7 @@ def create_server(
         wasyncore.close_all(socket_map)
         raise
     for listener in _listeners(server):
-        listener.channel_class = _JSONErrorChannel
+        listener.channel_class = _Channel
     return server
 
 
@@ -148,6 +148,7 @@ class BackgroundServer:
             dispatcher.close()
 
     def _take_all(self) -> list:
+        """Empty the loop's map of sockets; what it held."""
         taken = list(self._map.values())
         self._map.clear()
         return taken
@@ -305,7 +306,7 @@ class _OneSendTask(WSGITask):
     with a minimal app, interleaved: 0.395 -> 0.365 ms per request.
     """
 
-    channel: _JSONErrorChannel
+    channel: _Channel
 
     def write(self, data: bytes) -> None:
         if self.wrote_header or not self.complete or not data:
@@ -322,7 +323,10 @@ class _OneSendTask(WSGITask):
                 self.channel.write_soon(head)
 
 
-class _JSONErrorChannel(HTTPChannel):
+class _Channel(HTTPChannel):
+    """waitress's connection, with this server's parser (the upload limit read per request),
+    its JSON error answers and its one-send WSGI task."""
+
     error_task_class = _JSONErrorTask
     parser_class = _UploadLimitedParser
     task_class = _OneSendTask
