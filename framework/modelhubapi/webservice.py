@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import signal
 import threading
 import time
 from collections import deque
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 _PATIENCE_SECONDS = 0.1
 # The most bytes one read of a connection takes (waitress reads 8 KiB).
 _RECV_BYTES = 64 * 1024
+# How long SIGTERM waits for the requests already received (`docker stop` waits 10 s).
+_DRAIN_SECONDS = 8.0
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -54,6 +57,8 @@ def start(model: Any, contrib_src_dir: str, startNetron: bool = False) -> None:
 
     `startNetron` is ModelHub's switch for its Netron model viewer, which this engine does
     not include; it is accepted so that existing `run.py` files passing it work unchanged.
+    SIGTERM ends it after the requests already received are answered (see
+    `_stop_gently_on_sigterm`).
     """
     logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
     if startNetron:
@@ -67,7 +72,45 @@ def start(model: Any, contrib_src_dir: str, startNetron: bool = False) -> None:
     gc.freeze()
     logger.info("Serving %s with %d threads", contrib_src_dir, settings.server_threads())
     server.print_listen("Serving on http://{}:{}")
+    _stop_gently_on_sigterm(server)
     server.run()
+    server.task_dispatcher.shutdown()
+
+
+def _stop_gently_on_sigterm(server: Any) -> None:
+    """On SIGTERM (`docker stop`, which sends SIGKILL 10 s later) stop taking connections,
+    let the requests already received be answered (for up to `_DRAIN_SECONDS`), then end
+    `server.run()`, so the process exits normally and removes its temporary folders. A
+    second SIGTERM ends the process at once.
+
+    Only the main thread may set a signal handler; elsewhere SIGTERM keeps its default.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        threading.Thread(target=_drain_and_stop, args=(server,), name="drain").start()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _drain_and_stop(server: Any) -> None:
+    logger.info("SIGTERM: answering the requests received, then stopping")
+    listeners = _listeners(server)
+    socket_map = listeners[0]._map  # one map for every listener and connection
+    for listener in listeners:
+        listener.accepting = False  # read by the loop thread at its next turn
+    deadline = time.monotonic() + _DRAIN_SECONDS
+    while not _answered_all(server.task_dispatcher, socket_map) and time.monotonic() < deadline:
+        threading.Event().wait(0.01)
+    listeners[0].trigger.pull_trigger(socket_map.clear)  # an empty map ends the loop
+
+
+def _answered_all(dispatcher: _CoreSizedDispatcher, socket_map: dict) -> bool:
+    """No request waiting or running, and no answer left to send."""
+    channels = [item for item in list(socket_map.values()) if isinstance(item, HTTPChannel)]
+    return dispatcher.is_idle() and not any(channel.total_outbufs_len for channel in channels)
 
 
 def create_server(
@@ -217,6 +260,11 @@ class _CoreSizedDispatcher(ThreadedTaskDispatcher):
                 self._idle.pop().notify()
             else:  # every thread is busy (waitress logs this too)
                 self.queue_logger.warning("Task queue depth is %d", len(self.queue))
+
+    def is_idle(self) -> bool:
+        """No task waiting or running."""
+        with self.lock:
+            return not self.queue and self._running == 0
 
     def set_thread_count(self, count: int) -> None:
         super().set_thread_count(count)
