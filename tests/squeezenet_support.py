@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -78,3 +81,70 @@ def contrib_on_path() -> None:
     """Make the package's modules importable without building anything."""
     if CONTRIB_DIR not in sys.path:
         sys.path.insert(0, CONTRIB_DIR)
+
+
+SERVING = re.compile(r"Serving on http://127\.0\.0\.1:(\d+)")
+
+
+class ServerProcess:
+    """`python -m modelhubapi serve [args]` on a free loopback port, its output in a file.
+
+    Its working and output folders are in `folder`; `env` adds or overrides variables
+    (MODELHUB_WORKING_DIR="" gives the server its own per-process folder instead).
+    """
+
+    def __init__(self, folder, *args: str, **env: str):
+        self.log_path = os.path.join(folder, "server.log")
+        working = os.path.join(folder, "working")
+        os.makedirs(working)
+        defaults = {
+            "HOST": "127.0.0.1",
+            "PORT": "0",
+            "PYTHONUNBUFFERED": "1",
+            "MODELHUB_WORKING_DIR": working,
+            "MODELHUB_OUTPUT_DIR": os.path.join(folder, "output"),
+        }
+        environment = subprocess_env(**{**defaults, **env})
+        self.working_folder = working
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "modelhubapi", "serve", *args],
+                cwd=REPO_DIR,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.url = f"http://127.0.0.1:{self._wait_for_port()}"
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def _wait_for_port(self) -> int:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            found = SERVING.search(self.log())
+            if found:
+                return int(found.group(1))
+            assert self.process.poll() is None, self.log()
+            time.sleep(0.05)
+        pytest.fail(f"the server did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        with open(self.log_path, encoding="utf-8", errors="replace") as file:
+            return file.read()
+
+    def access_lines(self) -> list[str]:
+        return [line for line in self.log().splitlines() if "modelhubapi.access" in line]
+
+    def rss_kib(self) -> int:
+        with open(f"/proc/{self.process.pid}/status") as file:
+            for line in file:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import signal
 import socket
@@ -23,6 +22,7 @@ from squeezenet_support import (
     CONTRIB_DIR,
     FRAMEWORK_DIR,
     REPO_DIR,
+    ServerProcess,
     asset,
     asset_dir,
     ensure_built,
@@ -212,48 +212,41 @@ def test_sigterm_answers_the_request_running_then_exits_and_tidies_up(tmp_path, 
     (package / "inference.py").write_text(_SLOW_MODEL)
     temporary = tmp_path / "tmp"
     temporary.mkdir()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     shm_before = _shared_memory_entries()
-    env = subprocess_env(HOST="127.0.0.1", PORT=str(port), TMPDIR=str(temporary))
-    env.update(PYTHONPATH=FRAMEWORK_DIR, SLOW_MODEL_DIR=str(tmp_path))
-    env.pop("MODELHUB_WORKING_DIR", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "modelhubapi", "serve", "--contrib", str(package)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    server = ServerProcess(
+        str(tmp_path),
+        "--contrib",
+        str(package),
+        MODELHUB_WORKING_DIR="",  # the server's own folder, which it must remove
+        TMPDIR=str(temporary),
+        PYTHONPATH=FRAMEWORK_DIR,
+        SLOW_MODEL_DIR=str(tmp_path),
     )
-    log = ""
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while not _ready(url):
-            assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()
-            time.sleep(0.05)
         image = (package / "sample_data" / "ramp_4x2.png").read_bytes()
         with ThreadPoolExecutor(1) as pool:
             answer = pool.submit(
-                requests.post, f"{url}/api/predict", files={"file": ("a.png", image)}, timeout=30
+                requests.post,
+                f"{server.url}/api/predict",
+                files={"file": ("a.png", image)},
+                timeout=30,
             )
             while not (tmp_path / "started").exists():
                 assert not answer.done(), answer.result().text
                 time.sleep(0.01)
-            server.send_signal(signal.SIGTERM)
-            log += _read_until(server.stdout, "SIGTERM", timeout=30)  # the server is draining
+            server.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while "SIGTERM" not in server.log():  # the server is draining
+                assert time.monotonic() < deadline, server.log()
+                time.sleep(0.01)
             (tmp_path / "release").touch()
             response = answer.result()
         assert response.status_code == 200
         assert response.json()["output"][0]["prediction"][0]["label"] == "bright"
-        assert server.wait(timeout=30) == 0
+        assert server.process.wait(timeout=30) == 0
     finally:
-        if server.poll() is None:
-            server.kill()
-        log += server.stdout.read()
-        server.stdout.close()
-    assert "Traceback" not in log
+        server.stop()
+    assert "Traceback" not in server.log()
     # The working folder is gone; the output folder stays, holding the answer's array.
     left = set(os.listdir(temporary)) | (_shared_memory_entries() - shm_before)
     assert [name for name in left if name.startswith("modelhub-working-")] == []
@@ -261,21 +254,3 @@ def test_sigterm_answers_the_request_running_then_exits_and_tidies_up(tmp_path, 
 
 def _shared_memory_entries() -> set[str]:
     return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
-
-
-def _read_until(stream, text: str, timeout: float) -> str:
-    """Lines of a child's output up to the first holding `text`."""
-    read, deadline = "", time.monotonic() + timeout
-    while text not in read:
-        assert select.select([stream], [], [], max(0.0, deadline - time.monotonic()))[0], read
-        line = stream.readline()
-        assert line, read  # the child ended
-        read += line
-    return read
-
-
-def _ready(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/api/ready", timeout=1).status_code == 200
-    except requests.ConnectionError:
-        return False

@@ -10,17 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import requests
-import squeezenet_support
 from hostile_support import (
     Answer,
     assert_json_error,
@@ -33,6 +29,7 @@ from hostile_support import (
     serve_squeezenet,
 )
 from PIL import Image, ImageOps
+from squeezenet_support import ServerProcess
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning:PIL"),
@@ -192,72 +189,11 @@ def test_a_fault_inside_the_model_is_a_generic_500_leaving_nothing(
 
 # --- a server process of its own: memory and the access log ----------------------------------
 
-SERVING = re.compile(r"Serving on http://127\.0\.0\.1:(\d+)")
 ACCESS_LINE = re.compile(
     r"^\S+ \S+ INFO modelhubapi\.access: "
     r"(?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3}) \d+\.\dms (?:\d+|-)$"
 )
 MARKER = "MARKER-7f3a9c-never-logged"
-
-
-class ServerProcess:
-    """`python -m modelhubapi serve` on a free loopback port, its output in files."""
-
-    def __init__(self, folder, **env: str):
-        self.log_path = os.path.join(folder, "server.log")
-        working = os.path.join(folder, "working")
-        os.makedirs(working)
-        environment = squeezenet_support.subprocess_env(
-            HOST="127.0.0.1",
-            PORT="0",
-            PYTHONUNBUFFERED="1",
-            MODELHUB_WORKING_DIR=working,
-            MODELHUB_OUTPUT_DIR=os.path.join(folder, "output"),
-            **env,
-        )
-        self.working_folder = working
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "modelhubapi", "serve"],
-                cwd=squeezenet_support.REPO_DIR,
-                env=environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.url = f"http://127.0.0.1:{self._wait_for_port()}"
-        self.port = int(self.url.rsplit(":", 1)[1])
-
-    def _wait_for_port(self) -> int:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            found = SERVING.search(self.log())
-            if found:
-                return int(found.group(1))
-            assert self.process.poll() is None, self.log()
-            time.sleep(0.05)
-        pytest.fail(f"the server did not start:\n{self.log()}")
-
-    def log(self) -> str:
-        with open(self.log_path, encoding="utf-8", errors="replace") as file:
-            return file.read()
-
-    def access_lines(self) -> list[str]:
-        return [line for line in self.log().splitlines() if "modelhubapi.access" in line]
-
-    def rss_kib(self) -> int:
-        with open(f"/proc/{self.process.pid}/status") as file:
-            for line in file:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise AssertionError("no VmRSS")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture(scope="module")
