@@ -20,27 +20,49 @@ Session options, chosen for the 2-core machines this runs on:
   keeps a second session of 1 thread, and a request takes it when the requests already
   running would not leave it `INTRA_OP_THREADS` cores. The second session costs about
   19 MB and 0.01 s to create.
+
+The model file is `model/model.onnx` (or a variant's file) when the init step built it; a
+package fetched without that step builds the same model in memory from its checked weights.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 
 import onnxruntime as ort
 
-from modelhubapi import machine, settings
 from modelhublib.model import ModelBase
 from processing import ImageProcessor
-from squeezenet.modelfiles import model_path
+from squeezenet.modelfiles import configured_variant, model_path
+
+logger = logging.getLogger(__name__)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG_PATH = os.path.join(HERE, "model", "config.json")
 INTRA_OP_THREADS = 2
-CORES = machine.usable_cores()  # a container's CPU limit counts, not the host's cores
+_CGROUP_CPU_MAX = "/sys/fs/cgroup/cpu.max"  # "<quota> <period>", or "max <period>"
+
+
+def usable_cores() -> int:
+    """The cores this process may keep busy: its CPU affinity, capped by a container's CPU
+    limit (a share of time that leaves every host core visible)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        with open(_CGROUP_CPU_MAX, encoding="ascii") as file:
+            quota, period = file.read().split()[:2]
+        cores = min(cores or 1, -(-int(quota) // int(period)))
+    except (OSError, ValueError):  # no cgroup v2 limit ("max", or another system)
+        pass
+    return max(1, cores or 1)
+
+
+CORES = usable_cores()
 
 
 def session_options(intra_op_threads: int = INTRA_OP_THREADS) -> ort.SessionOptions:
@@ -55,16 +77,30 @@ def session_options(intra_op_threads: int = INTRA_OP_THREADS) -> ort.SessionOpti
     return options
 
 
-def create_session(variant: str, intra_op_threads: int = INTRA_OP_THREADS) -> ort.InferenceSession:
-    """The CPU session for a model variant's file; a clear error when it was not built."""
+def model_source(variant: str) -> str | bytes:
+    """The variant's model file, or, when it was not built, the model built in memory."""
     path = model_path(variant)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"Model file model/{os.path.basename(path)} for variant {variant!r} is missing: "
-            "run `python -m modelhubapi init` (make install) to build it."
-        )
+    if os.path.isfile(path):
+        return path
+    import build  # needs the `onnx` package, which serving from a built file does not
+
+    started = time.perf_counter()
+    data = build.model_bytes(variant)
+    logger.info(
+        "model/%s not found: built the %s model from the weights in %.2f s",
+        os.path.basename(path),
+        variant,
+        time.perf_counter() - started,
+    )
+    return data
+
+
+def create_session(
+    source: str | bytes, intra_op_threads: int = INTRA_OP_THREADS
+) -> ort.InferenceSession:
+    """The CPU session for a model file's path or a serialized model."""
     return ort.InferenceSession(
-        path, sess_options=session_options(intra_op_threads), providers=["CPUExecutionProvider"]
+        source, sess_options=session_options(intra_op_threads), providers=["CPUExecutionProvider"]
     )
 
 
@@ -76,9 +112,10 @@ class Model(ModelBase):
         with open(CONFIG_PATH, encoding="utf-8") as handle:
             config = json.load(handle)
         self._imageProcessor = ImageProcessor(config)
-        self.variant = variant or settings.model_variant()
-        self.session = create_session(self.variant)
-        self.session_when_busy = create_session(self.variant, intra_op_threads=1)
+        self.variant = variant or configured_variant()
+        source = model_source(self.variant)
+        self.session = create_session(source)
+        self.session_when_busy = create_session(source, intra_op_threads=1)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         self._running = 0

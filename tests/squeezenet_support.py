@@ -9,8 +9,10 @@ with a message saying so: these tests never skip.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -148,3 +150,25 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def fetched_package(destination: str) -> str:
+    """A copy of the package made as ModelHub's start script makes it: the git-tracked files
+    of contrib_src/ plus init.json's external files, nothing built. Returns its folder."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "contrib_src"],
+        cwd=REPO_DIR,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for relative in filter(None, tracked.split("\0")):
+        target = os.path.join(destination, relative)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(os.path.join(REPO_DIR, relative), target)
+    with open(os.path.join(REPO_DIR, "init", "init.json"), encoding="utf-8") as handle:
+        entries = json.load(handle)["external_contrib_files"]
+    for entry in entries:
+        target = os.path.join(destination, entry["dest_file_path"].lstrip("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(asset(os.path.basename(target)), target)
+    return os.path.join(destination, "contrib_src")

@@ -14,7 +14,7 @@ from squeezenet_support import CONTRIB_DIR, ensure_built
 
 ensure_built()
 
-from inference import CONFIG_PATH, create_session  # noqa: E402
+from inference import CONFIG_PATH, create_session, model_source  # noqa: E402
 from processing import ImageProcessor  # noqa: E402
 from squeezenet import architecture, variants, weights  # noqa: E402
 from squeezenet.modelfiles import model_path  # noqa: E402
@@ -57,8 +57,8 @@ def test_compact_stores_uint8_indices_and_codebooks():
 
 def test_compact_outputs_equal_fp32():
     batch = sample_batch()
-    fp32 = create_session("fp32").run(None, {"data": batch})[0]
-    compact = create_session("compact").run(None, {"data": batch})[0]
+    fp32 = create_session(model_source("fp32")).run(None, {"data": batch})[0]
+    compact = create_session(model_source("compact")).run(None, {"data": batch})[0]
     assert np.abs(fp32 - compact).max() <= 1e-6
     assert (fp32.argmax(axis=1) == compact.argmax(axis=1)).all()
 

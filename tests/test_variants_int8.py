@@ -15,7 +15,7 @@ from squeezenet_support import CONTRIB_DIR, asset, asset_dir, ensure_built
 
 ensure_built()
 
-from inference import CONFIG_PATH, create_session  # noqa: E402
+from inference import CONFIG_PATH, create_session, model_source  # noqa: E402
 from processing import ImageProcessor  # noqa: E402
 from squeezenet import architecture, variants  # noqa: E402
 from squeezenet.modelfiles import file_sha256, model_path  # noqa: E402
@@ -38,7 +38,7 @@ def imagenet():
 
 
 def accuracy(variant: str, batch: np.ndarray, classes: np.ndarray) -> tuple[float, float]:
-    session = create_session(variant)
+    session = create_session(model_source(variant))
     probabilities = np.concatenate(
         [session.run(None, {"data": batch[i : i + 10]})[0] for i in range(0, len(batch), 10)]
     )

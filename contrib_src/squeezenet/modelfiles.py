@@ -5,6 +5,9 @@ Variants (fp32 by default; others such as an int8 or a compact build) sit side b
 variant is `model_<variant>.onnx`. A built file records in its ONNX metadata the SHA-256 of
 the weights it came from and of the builder code that made it; the init step rebuilds only
 when either differs, which keeps `make install` idempotent and quick.
+
+The package reads its own settings (the variant) and checks its own weights, so it runs on
+any ModelHub engine: it imports nothing of the engine's beyond modelhublib's base classes.
 """
 
 from __future__ import annotations
@@ -13,20 +16,29 @@ import hashlib
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from modelhubapi.externalfiles import file_sha256, write_atomically
-
 if TYPE_CHECKING:
     import onnx
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODEL_DIR = os.path.join(os.path.dirname(HERE), "model")
+PACKAGE_DIR = os.path.dirname(HERE)
+MODEL_DIR = os.path.join(PACKAGE_DIR, "model")
+WEIGHTS_PATH = os.path.join(PACKAGE_DIR, "weights", "compressed_SqueezeNet.net")
+# The authors' Deep-Compression release; init/init.json pins the same digest (a test keeps
+# the two equal), this copy is for a package that was fetched without the init step.
+WEIGHTS_SHA256 = "e4ab6960ae8cd81505e1c2136921201507e930966c53deaf15862a395b3a3261"
 DEFAULT_VARIANT = "fp32"
 _VARIANT_NAME = re.compile(r"[a-z0-9_]+")
+
+
+def configured_variant() -> str:
+    """The variant named by MODELHUB_VARIANT, fp32 when unset."""
+    return os.environ.get("MODELHUB_VARIANT", "").strip() or DEFAULT_VARIANT
 
 
 def model_filename(variant: str = DEFAULT_VARIANT) -> str:
@@ -38,6 +50,45 @@ def model_filename(variant: str = DEFAULT_VARIANT) -> str:
 
 def model_path(variant: str = DEFAULT_VARIANT, model_dir: str = MODEL_DIR) -> str:
     return os.path.join(model_dir, model_filename(variant))
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_weights(path: str = WEIGHTS_PATH) -> str:
+    """`path`, once its SHA-256 is the published weights'; a clear error otherwise."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"The weights file weights/{os.path.basename(path)} is missing: fetch the package's "
+            "external files (init/init.json) first."
+        )
+    if file_sha256(path) != WEIGHTS_SHA256:
+        raise ValueError(
+            f"The weights file weights/{os.path.basename(path)} is not the published one "
+            f"(SHA-256 differs from {WEIGHTS_SHA256}): fetch it again."
+        )
+    return path
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file beside it: readers see the old file or
+    the whole new one, never a part."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def source_sha256(paths: Iterable[str]) -> str:
