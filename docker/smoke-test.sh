@@ -2,7 +2,6 @@
 # Checks a running container the way a user would: run by container-check.sh with $URL (the
 # container's base URL) and $CONTAINER (its name) set.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
 
 top1() { python3 -c 'import json, sys; print(json.load(sys.stdin)["output"][0]["prediction"][0]["label"])'; }
 
@@ -10,7 +9,10 @@ sample=$(curl -fsS "$URL/api/predict_sample?filename=bagel.jpg" | top1)
 echo "predict_sample bagel.jpg -> $sample"
 [ "$sample" = "bagel, beigel" ]
 
-upload=$(curl -fsS -F "file=@$here/contrib_src/sample_data/camel.jpeg" "$URL/api/predict" | top1)
+photo=$(mktemp --suffix=.jpeg)
+trap 'rm -f "$photo"' EXIT
+curl -fsS -o "$photo" "$URL/api/samples/camel.jpeg"
+upload=$(curl -fsS -F "file=@$photo" "$URL/api/predict" | top1)
 echo "upload camel.jpeg -> $upload"
 [ "$upload" = "Arabian camel, dromedary, Camelus dromedarius" ]
 
