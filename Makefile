@@ -64,7 +64,7 @@ docker-serve: docker-mirror
 # The external files the build stage takes instead of downloading, when MODELHUB_MIRROR is set.
 docker-mirror:
 	@if [ -n "$$MODELHUB_MIRROR" ]; then \
-	  PYTHONPATH=$(CURDIR)/framework $(PYTHON) docker/collect_mirror.py; fi
+	  $(PYTHON) docker/collect_mirror.py; fi
 
 ## docker-check: build both images with podman, classify samples in each over HTTP, check they
 ##   are not root and keep their HEALTHCHECK, that expert mode refuses callers without the
