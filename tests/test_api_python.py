@@ -336,3 +336,11 @@ def test_predict_or_raise_tells_failures_apart(mock_package, ramp):
 
 def test_predict_accepts_path_objects(api, ramp):
     assert "error" not in api.predict(Path(ramp))
+
+
+def test_write_json_writes_what_modelhubs_helper_writes(api, tmp_path):
+    target = tmp_path / "inputs.json"
+    assert api._write_json(str(target), {"t1": "/data/ä.nii"}) is None
+    assert json.loads(target.read_text(encoding="utf-8")) == {"t1": "/data/ä.nii"}
+    assert "error" in api._write_json(str(tmp_path / "missing" / "x.json"), {})
+    assert "error" in api._write_json(str(tmp_path / "bad.json"), {"a": object()})

@@ -270,6 +270,16 @@ class ModelHubAPI:
         except ValueError:
             return {"error": f"{self._display_name(file_path)} is not valid JSON."}
 
+    def _write_json(self, file_path: str, output_dict: Any) -> dict | None:
+        """Write `output_dict` as JSON to `file_path`: None, or `{"error": ...}` if it cannot
+        be written. ModelHub's engine has this helper and its tests call it."""
+        try:
+            with open(file_path, "w", encoding="utf-8") as handle:
+                json.dump(output_dict, handle, ensure_ascii=False)
+        except (OSError, TypeError, ValueError) as error:
+            return {"error": str(error)}
+        return None
+
     def _remembered_text(self, file_path: str) -> str:
         """The text of `file_path`, read again only when the file has changed."""
         status = os.stat(file_path)
