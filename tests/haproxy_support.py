@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -107,6 +108,10 @@ class HAProxy:
             for row in rows
             if row["pxname"] == "replicas" and row["svname"] not in ("FRONTEND", "BACKEND")
         }
+
+    def redispatched(self) -> int:
+        """How many requests HAProxy had to send again (the "+N" retry count of its log)."""
+        return len(re.findall(r"/\+\d+ ", self.log()))
 
     def wait_for(self, condition, what: str, seconds: float = 30) -> None:
         """Poll `states()` until `condition(states)` holds; fail naming `what` after `seconds`."""
