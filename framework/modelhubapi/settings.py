@@ -33,6 +33,8 @@ import os
 import tempfile
 from functools import cache
 
+from . import scratch
+
 
 class SettingsError(ValueError):
     """An environment variable holds a value the engine cannot use."""
@@ -63,13 +65,18 @@ _MEMORY_FOLDER = "/dev/shm"
 @cache
 def _process_temp_dir(purpose: str, root: str | None = None) -> str:
     """One private temporary folder per process and purpose (in `root`, else the system's
-    temporary folder), made on first use and removed at exit if empty."""
-    folder = tempfile.mkdtemp(prefix=f"modelhub-{purpose}-", dir=root)
+    temporary folder), made on first use and removed at exit if empty. Such folders left by
+    killed processes are removed first (see `scratch`)."""
+    prefix = f"modelhub-{purpose}-owned-"
+    scratch.remove_abandoned_folders(root or tempfile.gettempdir(), prefix)
+    folder = tempfile.mkdtemp(prefix=prefix, dir=root)
+    scratch.own_folder(folder)
     atexit.register(_remove_if_empty, folder)
     return folder
 
 
 def _remove_if_empty(folder: str) -> None:
+    scratch.remove_unfinished()  # their files first
     with contextlib.suppress(OSError):
         os.rmdir(folder)
 
