@@ -180,6 +180,7 @@ def test_made_up_methods_share_one_label_so_the_scrape_stays_bounded():
     app = make_app()
     client = app.test_client()
     assert client.open("/items/1", method="X").status_code == 405
+    scrape(app)  # the scrape's own series
     before = len(scrape(app))
     for number in range(299):
         assert client.open("/items/1", method=f"X{number}").status_code == 405
