@@ -46,6 +46,8 @@ class Tally:
     succeeded: int = 0
     failures: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set when the test ends early (a failed wait): the clients stop at once.
+    stopped: threading.Event = field(default_factory=threading.Event)
 
     def record(self, failure: str | None) -> None:
         with self.lock:
@@ -56,11 +58,11 @@ class Tally:
 
 
 def _upload_until(url: str, photos: list[tuple[str, bytes]], deadline: float, tally: Tally):
-    """One client: upload the photos in turn over one keep-alive connection until `deadline`;
-    an answer other than a 200 holding a prediction is a failure."""
+    """One client: upload the photos in turn over one keep-alive connection until `deadline`
+    (or the test stops early); an answer other than a 200 holding a prediction is a failure."""
     with requests.Session() as session:
         index = 0
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not tally.stopped.is_set():
             name, body = photos[index % len(photos)]
             index += 1
             try:
@@ -138,6 +140,7 @@ def test_replicas_killed_and_stopped_under_load_lose_no_request(tmp_path):
         ]
         for client in clients:
             client.start()
+        stack.callback(tally.stopped.set)  # first of the clean-ups: clients, then servers
 
         _wait_until(start + KILL_AT)
         replicas.servers["r0"].process.send_signal(signal.SIGKILL)
