@@ -12,7 +12,7 @@ IMAGE  ?= $(shell $(PYTHON) -c "import json; print(json.load(open('init/init.jso
 
 export PYTHONPATH := $(CURDIR)/framework:$(CURDIR)/contrib_src
 
-.PHONY: help install init run test lint bench notebook docker docker-serve docker-mirror docker-check clean
+.PHONY: help install init run test lint bench notebook docker docker-serve docker-mirror docker-check clean scale-test
 
 ## help: this list
 help:
@@ -38,6 +38,11 @@ run: install
 ## test: the whole test suite
 test: install
 	$(PY) -m pytest
+
+## scale-test: 3 replicas behind HAProxy (apt-get install haproxy) under 4 clients for 40 s,
+##   one killed and one stopped meanwhile: no request may fail
+scale-test: install
+	$(PY) -m pytest -s tests/scale/scale_replicas.py
 
 ## lint: ruff on the code, hadolint on the Dockerfile
 lint: $(VENV)/.installed

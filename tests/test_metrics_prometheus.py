@@ -174,3 +174,18 @@ def test_multiprocess_scrape_adds_up_all_workers(tmp_path):
     labels = {"method": "GET", "route": "/ping", "status": "200"}
     assert sample(text, "modelhub_http_requests_total", **labels) == 7
     assert sample(text, "modelhub_inference_duration_seconds_count") == 2
+
+
+def test_made_up_methods_share_one_label_so_the_scrape_stays_bounded():
+    app = make_app()
+    client = app.test_client()
+    assert client.open("/items/1", method="X").status_code == 405
+    scrape(app)  # the scrape's own series
+    before = len(scrape(app))
+    for number in range(299):
+        assert client.open("/items/1", method=f"X{number}").status_code == 405
+    text = scrape(app)
+    made_up = {"method": metrics.OTHER_METHOD, "route": metrics.UNMATCHED_ROUTE, "status": "405"}
+    assert sample(text, "modelhub_http_requests_total", **made_up) == 300
+    assert "X1" not in text
+    assert len(text) < before + 200  # the same series, counted up

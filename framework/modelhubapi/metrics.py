@@ -41,6 +41,9 @@ _STARTED_KEY = "modelhub.metrics_started"
 # Label for requests no route matched (404s, bad methods): keeps label cardinality bounded
 # whatever paths clients invent.
 UNMATCHED_ROUTE = "<unmatched>"
+# The same for methods: any method clients make up is counted under one label.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+OTHER_METHOD = "other"
 # Inference of one image takes milliseconds on a small CNN and seconds on a 3-D segmentation.
 _INFERENCE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -114,6 +117,7 @@ def instrument(app: flask.Flask, *, model_id: str, model_name: str, engine_versi
         # _start_timer: it is still counted, but has no start time to measure from.
         route = flask.request.url_rule.rule if flask.request.url_rule else UNMATCHED_ROUTE
         method = flask.request.method
+        method = method if method in KNOWN_METHODS else OTHER_METHOD
         metrics.requests.labels(method, route, str(response.status_code)).inc()
         started = flask.request.environ.get(_STARTED_KEY)
         if started is not None:

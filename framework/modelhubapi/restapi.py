@@ -33,9 +33,10 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from flask import Flask, Response, jsonify, request, send_file, send_from_directory
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
 
 from . import metrics, settings, uploads
+from .lifecycle import Draining
 from .pythonapi import (
     ConfigError,
     ModelError,
@@ -60,7 +61,10 @@ _INTERNAL_ERROR = "Internal server error."
 _HTTP_MESSAGES = {
     404: "Not found.",
     405: "Method not allowed.",
+    503: "The server is shutting down; try again.",
 }
+# What a draining server still answers: a load balancer's probes.
+_PROBES = frozenset({"ready", "health"})
 # A model's own error message is shown only if it cannot leak a server path or run on.
 _MAX_DETAIL_CHARS = 200
 
@@ -73,6 +77,7 @@ class ModelHubRESTAPI:
         self.working_folder = settings.working_dir()
         self.app = Flask(__name__)
         self._ready = False
+        self.draining = Draining()
         self._warm_up_lock = threading.Lock()
         self._add_routes()
         self._add_hooks()
@@ -190,7 +195,12 @@ class ModelHubRESTAPI:
         return jsonify({"status": "ok"})
 
     def ready(self) -> Response:
-        """GET /api/ready: 200 once the model has answered a warm-up prediction, else 503."""
+        """GET /api/ready: 200 once the model has answered a warm-up prediction, else 503;
+        503 again from the moment the server starts shutting down."""
+        if self.draining.active:
+            response = jsonify({"status": "draining", "error": _HTTP_MESSAGES[503]})
+            response.status_code = 503
+            return response
         if self.warm_up():
             return jsonify({"status": "ready"})
         response = jsonify(
@@ -255,6 +265,8 @@ class ModelHubRESTAPI:
             self.app.add_url_rule(rule, endpoint, view, methods=methods)
 
     def _add_hooks(self) -> None:
+        self.app.before_request(self._admit)
+        self.app.teardown_request(self._release)
         self.app.before_request(_start_request)
         self.app.after_request(_allow_cross_origin)
         self.app.after_request(_log_access)
@@ -281,6 +293,15 @@ class ModelHubRESTAPI:
     # -------------------------------------------------------------------------
     # Private helpers
     # -------------------------------------------------------------------------
+
+    def _admit(self) -> None:
+        """Count the request in; while draining, refuse it unless it is a probe."""
+        self.draining.enter()
+        if self.draining.active and request.endpoint not in _PROBES:
+            raise ServiceUnavailable(retry_after=1)
+
+    def _release(self, error: BaseException | None) -> None:
+        self.draining.leave()
 
     def _jsonify(self, content: Any) -> Response:
         """JSON of a Python API answer: 400 if it is `{"error": ...}` (ModelHub's rule)."""

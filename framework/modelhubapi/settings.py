@@ -19,6 +19,8 @@ Variables (default, meaning):
   that multi-input JSON may name local files in.
 - MODELHUB_MAX_UPLOAD_MB (32): largest upload or download, in MiB.
 - MODELHUB_MAX_PIXELS (40000000): largest image, in pixels, read from its header.
+- MODELHUB_MAX_IMAGE_MB (320): most memory one image's pixels may take while decoded and
+  pre-processed, in MiB, estimated from its header (see `safety.files`).
 - MODELHUB_URL_TIMEOUT (10): seconds allowed for one URL download, in all.
 - MODELHUB_ALLOW_PRIVATE_URLS (0): 1 lets URLs reach private and loopback hosts.
 - MODELHUB_MIRROR (none): folders, separated by os.pathsep, searched for external files.
@@ -32,6 +34,8 @@ import contextlib
 import os
 import tempfile
 from functools import cache
+
+from . import scratch
 
 
 class SettingsError(ValueError):
@@ -63,13 +67,18 @@ _MEMORY_FOLDER = "/dev/shm"
 @cache
 def _process_temp_dir(purpose: str, root: str | None = None) -> str:
     """One private temporary folder per process and purpose (in `root`, else the system's
-    temporary folder), made on first use and removed at exit if empty."""
-    folder = tempfile.mkdtemp(prefix=f"modelhub-{purpose}-", dir=root)
+    temporary folder), made on first use and removed at exit if empty. Such folders left by
+    killed processes are removed first (see `scratch`)."""
+    prefix = f"modelhub-{purpose}-owned-"
+    scratch.remove_abandoned_folders(root or tempfile.gettempdir(), prefix)
+    folder = tempfile.mkdtemp(prefix=prefix, dir=root)
+    scratch.own_folder(folder)
     atexit.register(_remove_if_empty, folder)
     return folder
 
 
 def _remove_if_empty(folder: str) -> None:
+    scratch.remove_unfinished()  # their files first
     with contextlib.suppress(OSError):
         os.rmdir(folder)
 
@@ -130,6 +139,10 @@ def max_upload_bytes() -> int:
 
 def max_pixels() -> int:
     return _env_int("MODELHUB_MAX_PIXELS", 40_000_000)
+
+
+def max_image_bytes() -> int:
+    return _env_int("MODELHUB_MAX_IMAGE_MB", 320) * 1024 * 1024
 
 
 def url_timeout() -> float:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -36,6 +37,7 @@ from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
 
 from . import machine, settings
+from .lifecycle import Draining
 from .restapi import ModelHubRESTAPI, log_access, too_large_message
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ _PATIENCE_SECONDS = 0.1
 # The most bytes one read of a connection takes (waitress reads 8 KiB).
 _RECV_BYTES = 64 * 1024
 # How long SIGTERM waits for the requests already received (`docker stop` waits 10 s).
-_DRAIN_SECONDS = 8.0
+_DRAIN_SECONDS = 6.0
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -72,16 +74,19 @@ def start(model: Any, contrib_src_dir: str, startNetron: bool = False) -> None:
     gc.freeze()
     logger.info("Serving %s with %d threads", contrib_src_dir, settings.server_threads())
     server.print_listen("Serving on http://{}:{}")
-    _stop_gently_on_sigterm(server)
-    server.run()
-    server.task_dispatcher.shutdown()
+    _stop_gently_on_sigterm(rest_api.draining)
+    try:
+        server.run()
+    except _Stop:
+        logger.info("Stopped")
 
 
-def _stop_gently_on_sigterm(server: Any) -> None:
-    """On SIGTERM (`docker stop`, which sends SIGKILL 10 s later) stop taking connections,
-    let the requests already received be answered (for up to `_DRAIN_SECONDS`), then end
-    `server.run()`, so the process exits normally and removes its temporary folders. A
-    second SIGTERM ends the process at once.
+def _stop_gently_on_sigterm(draining: Draining) -> None:
+    """On SIGTERM (`docker stop`, which sends SIGKILL 10 s later) start draining (see
+    `lifecycle`): /api/ready answers 503 at once, new requests a quick 503, and once the
+    requests inside the app are answered (or `_DRAIN_SECONDS` have passed) the server loop
+    ends, so the process exits normally, removing its files. A second SIGTERM ends it at
+    once, still removing them.
 
     Only the main thread may set a signal handler; elsewhere SIGTERM keeps its default.
     """
@@ -89,28 +94,28 @@ def _stop_gently_on_sigterm(server: Any) -> None:
         return
 
     def on_sigterm(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        threading.Thread(target=_drain_and_stop, args=(server,), name="drain").start()
+        signal.signal(signal.SIGTERM, _exit_now)
+        logger.info("SIGTERM: answering the requests inside, refusing new ones, then stopping")
+        draining.begin()
+        threading.Thread(target=_drain_then_exit, args=(draining,), name="drain").start()
 
     signal.signal(signal.SIGTERM, on_sigterm)
 
 
-def _drain_and_stop(server: Any) -> None:
-    logger.info("SIGTERM: answering the requests received, then stopping")
-    listeners = _listeners(server)
-    socket_map = listeners[0]._map  # one map for every listener and connection
-    for listener in listeners:
-        listener.accepting = False  # read by the loop thread at its next turn
-    deadline = time.monotonic() + _DRAIN_SECONDS
-    while not _answered_all(server.task_dispatcher, socket_map) and time.monotonic() < deadline:
-        threading.Event().wait(0.01)
-    listeners[0].trigger.pull_trigger(socket_map.clear)  # an empty map ends the loop
+def _drain_then_exit(draining: Draining) -> None:
+    if not draining.wait_quiet(_DRAIN_SECONDS):
+        logger.warning("Requests still running after %.0f s; stopping all the same", _DRAIN_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)  # now `_exit_now`, in the main thread
 
 
-def _answered_all(dispatcher: _CoreSizedDispatcher, socket_map: dict) -> bool:
-    """No request waiting or running, and no answer left to send."""
-    channels = [item for item in list(socket_map.values()) if isinstance(item, HTTPChannel)]
-    return dispatcher.is_idle() and not any(channel.total_outbufs_len for channel in channels)
+class _Stop(BaseException):
+    """Ends `server.run()` from the main thread's signal handler. Not SystemExit: waitress
+    would answer that by waiting up to 5 s more for request threads, which may never end;
+    they are daemon threads and end with the process."""
+
+
+def _exit_now(signum: int, frame: Any) -> None:
+    raise _Stop()
 
 
 def create_server(

@@ -27,8 +27,9 @@ import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
+import numpy as np
 from numpy.lib import format as npy_format
-from PIL import Image
+from PIL import Image, ImageMode
 
 from .. import settings
 from .errors import InputError
@@ -44,6 +45,13 @@ _NIFTI_HEADER_BYTES = 348
 _NIFTI_SIZES = {b"\x5c\x01\x00\x00": "<", b"\x00\x00\x01\x5c": ">"}  # sizeof_hdr -> byte order
 _NIFTI_MAGICS = (b"n+1\x00", b"ni1\x00")
 _BMP_INFO_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
+# Pre-processing commonly rescales samples deeper than 8 bits in float64: measured through
+# SqueezeNet's, about three float64 copies of each such sample are alive at once.
+_WIDE_SAMPLE_WORKING_BYTES = 24
+# Progressive JPEGs from encoders have about 10 scans; libjpeg's own tools allow 100s.
+_MAX_JPEG_SCANS = 100
+_START_OF_SCAN = b"\xff\xda"
+_SCAN_CHUNK_BYTES = 1024 * 1024
 
 _PREFIX_MAGICS: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -241,12 +249,51 @@ def _sniff_json(path: str, head: bytes) -> str | None:
 
 
 def _check_raster_header(path: str, pillow_format: str) -> None:
-    """The header parses, and the pixel count it declares is within the limit."""
+    """The header parses, the pixel count it declares is within the limit, and so is the
+    memory its pixels will take (`_check_memory`); a JPEG has few enough scans."""
     image = _open_image(path, pillow_format)
     try:
         _check_pixel_count(image.size)
+        _check_memory(image)
     finally:
         image.close()
+    if pillow_format == "JPEG":
+        _check_jpeg_scans(path)
+
+
+def _check_memory(image: Image.Image) -> None:
+    """Refuse an image whose pixels would take more than settings.max_image_bytes() while
+    decoded and pre-processed, estimated from its header: pixels x samples x bytes per
+    sample, and for samples deeper than 8 bits `_WIDE_SAMPLE_WORKING_BYTES` more each (a
+    75 KB 16-bit PNG of 40 MP would otherwise cost about 1 GB)."""
+    mode = ImageMode.getmode(image.mode)
+    sample_bytes = np.dtype(mode.typestr).itemsize
+    if sample_bytes > 1:
+        sample_bytes += _WIDE_SAMPLE_WORKING_BYTES
+    cost = math.prod(image.size) * len(mode.bands) * sample_bytes
+    if cost > settings.max_image_bytes():
+        limit = settings.max_image_bytes() // 2**20
+        raise InputError(
+            f"The image is too large: its pixels would take more than {limit} MB of memory."
+        )
+
+
+def _check_jpeg_scans(path: str) -> None:
+    """Refuse a JPEG of more than `_MAX_JPEG_SCANS` scans: each is a pass of the decoder over
+    the whole picture, and a small progressive file can repeat one thousands of times.
+    Counts start-of-scan markers, which entropy-coded data cannot contain (a 0xFF there is
+    always followed by 0x00 or a restart number); a thumbnail inside the metadata adds its
+    own few."""
+    scans = 0
+    carry = b""
+    with open(path, "rb") as file:
+        while chunk := file.read(_SCAN_CHUNK_BYTES):
+            scans += (carry + chunk).count(_START_OF_SCAN)
+            carry = chunk[-1:]
+            if scans > _MAX_JPEG_SCANS:
+                raise InputError(
+                    f"The JPEG has too many scans: at most {_MAX_JPEG_SCANS} are allowed."
+                )
 
 
 def _open_image(path: str, pillow_format: str) -> Image.Image:

@@ -1,0 +1,128 @@
+"""Images that are small files but cost a lot to decode: deep (16-bit, 32-bit, float) PNG
+and TIFF pictures, and progressive JPEGs whose scans repeat thousands of times. Within the
+pixel limit, each is refused from its header, fast; what is accepted stays within 2 s of
+CPU and 400 MB of memory (measured in a fresh process)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from hostile_support import assert_fast_error, assert_prediction, encode, photo, serve_squeezenet
+from PIL import Image
+from squeezenet_support import CONTRIB_DIR, REPO_DIR, subprocess_env
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning"),
+    pytest.mark.usefixtures("clean_and_alive"),
+]
+
+# The issue's attack: 6320 x 6320 is just within the 40 MP pixel limit.
+ATTACK_SIDE = 6320
+MEMORY_LIMIT_MB = 400
+CPU_LIMIT_SECONDS = 2.0
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    with serve_squeezenet(tmp_path_factory) as service:
+        yield service
+
+
+@pytest.mark.parametrize(
+    ("mode", "pillow_format"),
+    [("I;16", "PNG"), ("I;16", "TIFF"), ("I", "TIFF"), ("F", "TIFF")],
+)
+def test_a_deep_image_that_would_take_a_gigabyte_is_refused_from_its_header(
+    service, mode, pillow_format
+):
+    options = {"compression": "tiff_adobe_deflate"} if pillow_format == "TIFF" else {}
+    content = encode(Image.new(mode, (ATTACK_SIDE, ATTACK_SIDE)), pillow_format, **options)
+    assert len(content) < 1_000_000  # a small upload
+    error = assert_fast_error(lambda: service.upload(content, f"deep.{pillow_format.lower()}"))
+    assert "memory" in error
+
+
+def test_an_8_bit_picture_of_as_many_pixels_is_still_accepted(service):
+    content = encode(Image.new("L", (ATTACK_SIDE, ATTACK_SIDE), 128), "PNG")
+    assert_prediction(service.upload(content, "grey.png"))
+
+
+def _repeat_last_scan(jpeg: bytes, times: int) -> bytes:
+    """`jpeg` (progressive) with its last scan repeated `times` times more, as
+    `jpegtran -scans` can write: a valid file, one more pass of the decoder per repeat."""
+    position = 2  # after SOI
+    last_scan = None
+    while position < len(jpeg):
+        marker = jpeg[position + 1]
+        length = int.from_bytes(jpeg[position + 2 : position + 4], "big")
+        end = position + 2 + length
+        if marker == 0xDA:  # SOS: its entropy-coded data runs to the next real marker
+            while not (jpeg[end] == 0xFF and jpeg[end + 1] not in (0x00, *range(0xD0, 0xD8))):
+                end += 1
+            last_scan = (position, end)
+        if marker == 0xD9:
+            break
+        position = end
+    start, end = last_scan
+    return jpeg[:end] + jpeg[start:end] * times + jpeg[end:]
+
+
+def test_a_progressive_jpeg_of_thousands_of_scans_is_refused_fast(service):
+    progressive = encode(photo(), "JPEG", progressive=True, quality=90)
+    assert_prediction(service.upload(progressive, "progressive.jpg"))  # the honest one
+    hostile = _repeat_last_scan(progressive, 3000)
+    assert Image.open(io.BytesIO(hostile)).size == photo().size  # it parses
+    error = assert_fast_error(lambda: service.upload(hostile, "scans.jpg"))
+    assert "scans" in error
+
+
+_MEASURE = """
+import json, os, resource, sys, time
+from inference import Model
+from modelhubapi import ModelHubRESTAPI
+api = ModelHubRESTAPI(Model(), sys.argv[1])
+client = api.app.test_client()
+api.warm_up()
+results = []
+for path in sys.argv[2:]:
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu = time.process_time()
+    with open(path, "rb") as upload:
+        answer = client.post("/api/predict", data={"file": (upload, os.path.basename(path))})
+    results.append({
+        "status": answer.status_code,
+        "cpu": time.process_time() - cpu,
+        "mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024,
+    })
+print(json.dumps(results))
+"""
+
+
+def test_the_deepest_images_within_the_budget_cost_under_2_s_and_400_mb(tmp_path):
+    """The largest deep images the memory budget lets through, one per fresh process (the
+    peak of each is its own)."""
+    side = 3400  # 11.56 MP: 300 MB by the budget's estimate for 16 bits, 324 MB for 32
+    for mode, suffix in (("I;16", "png"), ("F", "tiff")):
+        path = tmp_path / f"deep.{suffix}"
+        Image.new(mode, (side, side), 1000).save(path, compression="tiff_adobe_deflate")
+        (result,) = _measure(str(path))
+        assert result["status"] == 200, (mode, result)
+        assert result["cpu"] < CPU_LIMIT_SECONDS, (mode, result)
+        assert result["mb"] < MEMORY_LIMIT_MB, (mode, result)
+
+
+def _measure(*paths: str) -> list[dict]:
+    run = subprocess.run(
+        [sys.executable, "-c", _MEASURE, CONTRIB_DIR, *paths],
+        capture_output=True,
+        text=True,
+        cwd=REPO_DIR,
+        env=subprocess_env(),
+        timeout=120,
+        check=True,
+    )
+    return json.loads(run.stdout.splitlines()[-1])
