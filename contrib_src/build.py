@@ -1,5 +1,5 @@
-"""Build hook of the init step: derive model/model.onnx (and the compact and int8 variants,
-see squeezenet.variants) from the published compressed weights.
+"""Build hook of the init step: derive model/model.onnx (and, when asked, the compact and
+int8 variants, see squeezenet.variants) from the published compressed weights.
 
 `python -m modelhubapi init` runs `main()` once the external files are verified (see
 modelhubapi.externalfiles). The ONNX file is generated rather than downloaded because the
@@ -8,17 +8,31 @@ the provenance checkable end to end (checksummed weights in, deterministic bytes
 
 Idempotent and fast when nothing changed: the file records the SHA-256 of the weights and of
 the builder code in its metadata, and is rebuilt only when either differs.
+
+The fp32 model is always built (ModelHub's tools expect model.onnx, and int8 is quantised from
+it); another variant only when MODELHUB_VARIANT names it (`modelhub init --variant NAME` sets
+it), as quantising int8 takes far longer than everything else the init step does.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 
 import onnx
 
 from squeezenet import architecture, graph, weights
-from squeezenet.modelfiles import MODEL_DIR, build_stamp, is_up_to_date, model_path, write_model
+from squeezenet.modelfiles import (
+    DEFAULT_VARIANT,
+    MODEL_DIR,
+    build_stamp,
+    check_variant,
+    is_up_to_date,
+    model_path,
+    requested_variant,
+    write_model,
+)
 from squeezenet.variants import build_variants
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,9 +52,13 @@ def build_fp32(weights_path: str = WEIGHTS_PATH, output_path: str | None = None)
     return True
 
 
-def main() -> None:
+def main(variants: Iterable[str] | None = None) -> None:
+    """Build fp32 and the `variants` (by default the one MODELHUB_VARIANT names), each only
+    when it is not up to date. variants.build_variants makes compact and int8 together."""
+    wanted = {check_variant(name) for name in variants or [requested_variant()]}
     build_fp32()
-    build_variants(MODEL_DIR, weights.decode_file(WEIGHTS_PATH))
+    if wanted - {DEFAULT_VARIANT}:
+        build_variants(MODEL_DIR, weights.decode_file(WEIGHTS_PATH))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -26,13 +25,28 @@ if TYPE_CHECKING:
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODEL_DIR = os.path.join(os.path.dirname(HERE), "model")
 DEFAULT_VARIANT = "fp32"
-_VARIANT_NAME = re.compile(r"[a-z0-9_]+")
+VARIANTS = (DEFAULT_VARIANT, "compact", "int8")
+VARIANT_VARIABLE = "MODELHUB_VARIANT"
+
+
+def check_variant(variant: str) -> str:
+    """`variant` if this package has it; else a ValueError that lists the ones it has."""
+    if variant not in VARIANTS:
+        raise ValueError(
+            f"Unknown model variant {variant!r}: choose one of {', '.join(VARIANTS)} "
+            f"({VARIANT_VARIABLE}, or `modelhub init --variant NAME` to build one)."
+        )
+    return variant
+
+
+def requested_variant() -> str:
+    """The variant MODELHUB_VARIANT names (fp32 when unset), checked."""
+    return check_variant(os.environ.get(VARIANT_VARIABLE, "").strip() or DEFAULT_VARIANT)
 
 
 def model_filename(variant: str = DEFAULT_VARIANT) -> str:
-    """model.onnx for fp32, model_<variant>.onnx otherwise (variant: lower-case a-z, 0-9, _)."""
-    if not _VARIANT_NAME.fullmatch(variant):
-        raise ValueError(f"Invalid model variant {variant!r}: use lower-case letters, digits, _.")
+    """model.onnx for fp32, model_<variant>.onnx for the others."""
+    check_variant(variant)
     return "model.onnx" if variant == DEFAULT_VARIANT else f"model_{variant}.onnx"
 
 
