@@ -1,14 +1,25 @@
 # The two commands a user needs: `make run` and `make test`. Everything else builds on `install`.
+# Each requirements file has one purpose: requirements.txt serves the model, -build builds the
+# model file, -notebook runs the sandbox, -dev tests and lints (and includes the others).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --quiet
+MODELHUB := $(VENV)/bin/modelhub
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 CONTAINER_CHECK ?= $(CURDIR)/../shared/tools/container-check.sh
 DOCKER ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 IMAGE  ?= $(shell $(PYTHON) -c "import json; print(json.load(open('init/init.json'))['docker_id'])" 2>/dev/null)
 
-export PYTHONPATH := $(CURDIR)/framework:$(CURDIR)/contrib_src
+# The model variant served (fp32, compact or int8); only that one is built besides fp32.
+MODELHUB_VARIANT ?= fp32
+export MODELHUB_VARIANT
+MODEL := contrib_src/model/$(if $(filter fp32,$(MODELHUB_VARIANT)),model.onnx,model_$(MODELHUB_VARIANT).onnx)
+MODEL_SOURCES := init/init.json contrib_src/build.py contrib_src/processing.py \
+	$(wildcard contrib_src/squeezenet/*.py)
+# Jupyter refuses to run as root unless told; containers and CI machines often are root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help install init run test lint bench notebook docker docker-check clean
 
@@ -16,39 +27,55 @@ export PYTHONPATH := $(CURDIR)/framework:$(CURDIR)/contrib_src
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: requirements.txt requirements-build.txt requirements-notebook.txt requirements-dev.txt
+# The engine is installed in editable mode: the `modelhub` command runs framework/ as it is.
+$(VENV)/.installed: requirements.txt framework/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PIP) -r requirements.txt -e ./framework
 	touch $@
 
-## install: virtualenv with the pinned requirements, then the external files and the model
-install: $(VENV)/.installed init
+$(VENV)/.installed-%: requirements-%.txt | $(VENV)/.installed
+	$(PIP) -r $<
+	touch $@
 
-## init: fetch and verify the external files (MODELHUB_MIRROR first), build model.onnx
-init: $(VENV)/.installed
-	$(PY) -m modelhubapi init
+$(VENV)/.installed-dev: requirements-build.txt requirements-notebook.txt
+
+# The model file is built only when it is missing or older than what it is built from; the
+# build requirements are installed only then (the build itself skips an up-to-date file).
+$(MODEL): $(MODEL_SOURCES) | $(VENV)/.installed
+	$(MAKE) --no-print-directory $(VENV)/.installed-build
+	$(MODELHUB) init
+	touch $@
+
+## install: the serving requirements and the engine in .venv, the external files, the model
+install: $(VENV)/.installed $(MODEL)
+	$(MODELHUB) init --no-build
+
+## init: fetch and verify the external files (MODELHUB_MIRROR first), build the model files
+init: $(VENV)/.installed $(VENV)/.installed-build
+	$(MODELHUB) init
 
 ## run: serve the REST API and web UI on HOST:PORT (default 127.0.0.1:8080)
 run: install
-	HOST=$(HOST) PORT=$(PORT) $(PY) -m modelhubapi serve
+	HOST=$(HOST) PORT=$(PORT) $(MODELHUB) serve
 
-## test: the whole test suite
-test: install
+## test: the whole test suite (development requirements)
+test: $(VENV)/.installed-dev install
 	$(PY) -m pytest
 
 ## lint: ruff on the code, hadolint on the Dockerfile
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
 	$(VENV)/bin/hadolint --failure-threshold warning Dockerfile
 
 ## bench: the benchmark (ceiling, in-process pipeline, HTTP server), results in artifacts/
-bench: install
+bench: $(VENV)/.installed-dev install
+	for variant in compact int8; do $(MODELHUB) init --variant $$variant || exit 1; done
 	$(PY) -m benchmarks.run $(ARGS)
 
 ## notebook: the Jupyter sandbox on 127.0.0.1:8888, with a token
-notebook: install
-	cd contrib_src && $(CURDIR)/$(VENV)/bin/jupyter notebook --ip=127.0.0.1 --port=8888 --no-browser sandbox.ipynb
+notebook: $(VENV)/.installed-notebook install
+	cd contrib_src && $(CURDIR)/$(VENV)/bin/jupyter notebook --ip=127.0.0.1 --port=8888 \
+		--no-browser $(ALLOW_ROOT) sandbox.ipynb
 
 ## docker: build the image (podman when there is no Docker engine)
 docker: install
