@@ -28,10 +28,12 @@ help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
 # The engine is installed in editable mode: the `modelhub` command runs framework/ as it is.
+# A fresh clone has no model file yet: its build requirements come in the same pip run.
+BUILD_TOO := $(if $(wildcard $(MODEL)),,-r requirements-build.txt)
 $(VENV)/.installed: requirements.txt framework/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) -r requirements.txt -e ./framework
-	touch $@
+	$(PIP) -r requirements.txt $(BUILD_TOO) -e ./framework
+	touch $@ $(if $(BUILD_TOO),$(VENV)/.installed-build)
 
 $(VENV)/.installed-%: requirements-%.txt | $(VENV)/.installed
 	$(PIP) -r $<
