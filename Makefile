@@ -8,6 +8,7 @@ PIP    := $(PY) -m pip install --quiet
 MODELHUB := $(VENV)/bin/modelhub
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
+NOTEBOOK_PORT ?= 8888
 CONTAINER_CHECK ?= $(CURDIR)/../shared/tools/container-check.sh
 DOCKER ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 IMAGE  ?= $(shell $(PYTHON) -c "import json; print(json.load(open('init/init.json'))['docker_id'])" 2>/dev/null)
@@ -74,9 +75,9 @@ bench: $(VENV)/.installed-dev install
 	for variant in compact int8; do $(MODELHUB) init --variant $$variant || exit 1; done
 	$(PY) -m benchmarks.run $(ARGS)
 
-## notebook: the Jupyter sandbox on 127.0.0.1:8888, with a token
+## notebook: the Jupyter sandbox on 127.0.0.1:NOTEBOOK_PORT (default 8888), with a token
 notebook: $(VENV)/.installed-notebook install
-	cd contrib_src && $(CURDIR)/$(VENV)/bin/jupyter notebook --ip=127.0.0.1 --port=8888 \
+	cd contrib_src && $(CURDIR)/$(VENV)/bin/jupyter notebook --ip=127.0.0.1 --port=$(NOTEBOOK_PORT) \
 		--no-browser $(ALLOW_ROOT) sandbox.ipynb
 
 ## docker: build the image (podman when there is no Docker engine)
