@@ -28,7 +28,7 @@ def main() -> None:
         "runs that start while the cores are busy still take its 1-thread session)",
     )
     args = parser.parse_args()
-    contrib_dir = cli.check_contrib_dir(cli.DEFAULT_CONTRIB_DIR)
+    contrib_dir = cli.check_contrib_dir(cli.default_contrib_dir())
     model = cli.load_model(contrib_dir)
     if args.ort_threads or args.spinning:
         import inference  # the package's module, importable once load_model ran

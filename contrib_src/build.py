@@ -1,5 +1,5 @@
-"""Build hook of the init step: derive model/model.onnx (and the compact and int8 variants,
-see squeezenet.variants) from the published compressed weights.
+"""Build hook of the init step: derive model/model.onnx (and, when asked, the compact and
+int8 variants, see squeezenet.variants) from the published compressed weights.
 
 `python -m modelhubapi init` runs `main()` once the external files are verified (see
 modelhubapi.externalfiles). The ONNX file is generated rather than downloaded because the
@@ -8,6 +8,10 @@ the provenance checkable end to end (checksummed weights in, deterministic bytes
 
 Idempotent and fast when nothing changed: the file records the SHA-256 of the weights and of
 the builder code in its metadata, and is rebuilt only when either differs.
+
+The fp32 model is always built (ModelHub's tools expect model.onnx, and int8 is quantised from
+it); another variant only when MODELHUB_VARIANT names it (`modelhub init --variant NAME` sets
+it), as quantising int8 takes far longer than everything else the init step does.
 
 `model_bytes` builds the same bytes in memory: a package fetched without the init step (as
 ModelHub's start script fetches it: the tracked files and the external files, nothing built)
@@ -18,17 +22,21 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 
 import onnx
 
 from squeezenet import architecture, graph, weights
 from squeezenet.modelfiles import (
+    DEFAULT_VARIANT,
     MODEL_DIR,
     WEIGHTS_PATH,
     build_stamp,
+    check_variant,
     check_weights,
     is_up_to_date,
     model_path,
+    requested_variant,
     write_model,
 )
 from squeezenet.variants import build_compact_model, build_variants
@@ -55,7 +63,7 @@ def model_bytes(variant: str) -> bytes:
     if variant not in _IN_MEMORY_BUILDS:
         raise FileNotFoundError(
             f"Model file model/{os.path.basename(model_path(variant))} for variant {variant!r} "
-            "is missing: run `python -m modelhubapi init` (make install) to build it."
+            f"is missing: run `modelhub init --variant {variant}` to build it."
         )
     return graph.serialize(_IN_MEMORY_BUILDS[variant](check_weights()))
 
@@ -71,9 +79,13 @@ def build_fp32(weights_path: str = WEIGHTS_PATH, output_path: str | None = None)
     return True
 
 
-def main() -> None:
+def main(variants: Iterable[str] | None = None) -> None:
+    """Build fp32 and the `variants` (by default the one MODELHUB_VARIANT names), each only
+    when it is not up to date. variants.build_variants makes compact and int8 together."""
+    wanted = {check_variant(name) for name in variants or [requested_variant()]}
     build_fp32()
-    build_variants(MODEL_DIR, weights.decode_file(WEIGHTS_PATH))
+    if wanted - {DEFAULT_VARIANT}:
+        build_variants(MODEL_DIR, weights.decode_file(WEIGHTS_PATH))
 
 
 if __name__ == "__main__":

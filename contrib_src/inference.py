@@ -39,7 +39,7 @@ import onnxruntime as ort
 
 from modelhublib.model import ModelBase
 from processing import ImageProcessor
-from squeezenet.modelfiles import configured_variant, model_path
+from squeezenet.modelfiles import requested_variant, model_path
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Model(ModelBase):
         with open(CONFIG_PATH, encoding="utf-8") as handle:
             config = json.load(handle)
         self._imageProcessor = ImageProcessor(config)
-        self.variant = variant or configured_variant()
+        self.variant = variant or requested_variant()
         source = model_source(self.variant)
         self.session = create_session(source)
         self.session_when_busy = create_session(source, intra_op_threads=1)

@@ -1,11 +1,17 @@
 """Fixtures shared by the test modules: mock packages, REST clients, a loopback file server,
 the private-URL switch and a public name routed to loopback (for the URL tests), and the
-after-test checks of the hostile battery."""
+after-test checks of the hostile battery.
+
+The engine under test is the installed one (`make install`: pip install -e ./framework). The
+SqueezeNet package's folder is put first on sys.path here, as ModelHub runs a package (with its
+folder as the working directory and import root), so its modules import each other by name.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +31,11 @@ hypothesis.settings.register_profile("ci", derandomize=True, print_blob=True)
 hypothesis.settings.register_profile("explore", print_blob=True)
 hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "explore")
 
-MOCKMODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mockmodels")
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+MOCKMODELS_DIR = os.path.join(TESTS_DIR, "mockmodels")
+CONTRIB_DIR = os.path.join(os.path.dirname(TESTS_DIR), "contrib_src")
+if CONTRIB_DIR not in sys.path:
+    sys.path.insert(0, CONTRIB_DIR)
 
 
 @pytest.fixture

@@ -59,9 +59,10 @@ def reference_file(name: str) -> str:
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
-    """Environment for a child Python running the engine and the package as `make` does."""
+    """Environment for a child Python running the installed engine and the package: the
+    package's folder on the path, as ModelHub runs it (the CLI adds it by itself too)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([FRAMEWORK_DIR, CONTRIB_DIR])
+    env["PYTHONPATH"] = CONTRIB_DIR
     env["MODELHUB_MIRROR"] = os.pathsep.join(mirrors())
     env.update(extra)
     return env
@@ -69,13 +70,17 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 @functools.cache
 def ensure_built() -> str:
-    """Run the real init step into contrib_src once per session (idempotent); the package dir.
+    """Run the real init step into contrib_src once per session (idempotent), building every
+    model variant, which the tests compare; the package dir.
 
-    Also puts contrib_src on sys.path, as PYTHONPATH does for `make test`.
+    Also puts contrib_src on sys.path, as conftest does.
     """
-    externalfiles.run_init(CONTRIB_DIR, mirrors=mirrors(), progress=False)
-    if CONTRIB_DIR not in sys.path:
-        sys.path.insert(0, CONTRIB_DIR)
+    externalfiles.run_init(CONTRIB_DIR, mirrors=mirrors(), build=False, progress=False)
+    contrib_on_path()
+    import build  # the package's build hook, contrib_src/build.py
+    from squeezenet.modelfiles import VARIANTS
+
+    build.main(VARIANTS)
     return CONTRIB_DIR
 
 

@@ -1,4 +1,5 @@
-"""`python -m modelhubapi ...` as a user runs it: help, results, messages and exit codes.
+"""`modelhub ...` (and `python -m modelhubapi ...`) as a user runs it: help, results,
+messages and exit codes.
 
 Commands that load the model run in a child process (they change directory and import the
 package, as the real command does); the rest call `cli.main` in process.
@@ -15,12 +16,12 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
 
 import pytest
 import requests
 from squeezenet_support import (
     CONTRIB_DIR,
-    FRAMEWORK_DIR,
     REPO_DIR,
     ServerProcess,
     asset,
@@ -56,7 +57,25 @@ def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exited:
         cli.main([*command, "--help"])
     assert exited.value.code == 0
-    assert "usage: python -m modelhubapi" in capsys.readouterr().out
+    assert "usage: modelhub" in capsys.readouterr().out
+
+
+def test_version_comes_from_the_installed_metadata(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"modelhub {metadata.version('modelhub-engine')}\n"
+
+
+def test_the_installed_command_and_the_module_both_run():
+    command = os.path.join(os.path.dirname(sys.executable), "modelhub")
+    installed = subprocess.run(
+        [command, "--version"], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert installed.stdout == f"modelhub {metadata.version('modelhub-engine')}\n"
+    module = run("--help")
+    assert module.returncode == 0
+    assert module.stdout.startswith("usage: python -m modelhubapi ")
 
 
 def test_no_command_is_a_usage_error(capsys):
@@ -66,8 +85,9 @@ def test_no_command_is_a_usage_error(capsys):
     assert "COMMAND" in capsys.readouterr().err
 
 
-def test_predict_prints_the_top_five(tmp_path):
-    result = run("predict", sample("bagel.jpg"), sample("camel.jpeg"), cwd=tmp_path)
+def test_predict_prints_the_top_five():
+    # From the package's own folder (as in ModelHub's image), which is then the default --contrib.
+    result = run("predict", sample("bagel.jpg"), sample("camel.jpeg"), cwd=CONTRIB_DIR)
 
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -83,18 +103,26 @@ def test_predict_json_and_bad_inputs(tmp_path):
     result = run(
         "predict",
         "--json",
+        "--contrib",
+        CONTRIB_DIR,
         "bagel.jpg",
         "missing.jpg",
         str(text_file),
+        ".",
         cwd=os.path.join(CONTRIB_DIR, "sample_data"),
     )
 
     assert result.returncode == 1
     answers = json.loads(result.stdout)
-    assert [answer["file"] for answer in answers] == ["bagel.jpg", "missing.jpg", str(text_file)]
+    names = [answer["file"] for answer in answers]
+    assert names == ["bagel.jpg", "missing.jpg", str(text_file), "."]
     assert answers[0]["output"][0]["prediction"][0]["label"] == "bagel, beigel"
     assert answers[1] == {"file": "missing.jpg", "error": "File not found."}
     assert answers[2] == {"file": str(text_file), "error": "Incorrect file type."}
+    assert answers[3] == {
+        "file": ".",
+        "error": "Is a directory: name the image files in it (for example DIR/*.jpg).",
+    }
     assert "missing.jpg: error: File not found." in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -102,9 +130,19 @@ def test_predict_json_and_bad_inputs(tmp_path):
 def test_a_folder_that_is_no_package_is_refused(tmp_path, capsys):
     assert cli.main(["predict", "--contrib", str(tmp_path), sample("bagel.jpg")]) == 1
     assert capsys.readouterr().err == (
-        f"error: {tmp_path} is not a ModelHub contributor folder (no inference.py).\n"
+        f"error: {tmp_path} is not a ModelHub contributor folder (no inference.py): pass "
+        "--contrib DIR, or run from the package folder or the folder holding contrib_src/.\n"
     )
     assert cli.main(["serve", "--contrib", str(tmp_path)]) == 1
+
+
+def test_the_default_package_is_the_current_folder_or_its_contrib_src(tmp_path, monkeypatch):
+    monkeypatch.chdir(CONTRIB_DIR)
+    assert cli.default_contrib_dir() == CONTRIB_DIR
+    monkeypatch.chdir(REPO_DIR)
+    assert cli.default_contrib_dir() == CONTRIB_DIR
+    monkeypatch.chdir(tmp_path)
+    assert cli.default_contrib_dir() == str(tmp_path / "contrib_src")
 
 
 def test_evaluate_prints_a_table_and_writes_json(tmp_path):
@@ -158,6 +196,32 @@ def test_init_reports_a_bad_init_json(tmp_path, capsys):
     bad.write_text("{not json")
     assert cli.main(["init", "--init-json", str(bad)]) == 1
     assert capsys.readouterr().err.startswith(f"error: Cannot read {bad}: ")
+
+
+@pytest.fixture
+def package_copy(tmp_path):
+    """A copy of the built package and its init/ folder, without the variants' model files."""
+    ensure_built()
+    copy = tmp_path / "contrib_src"
+    shutil.copytree(CONTRIB_DIR, copy, ignore=shutil.ignore_patterns("model_*.onnx", "__pycache__"))
+    shutil.copytree(os.path.join(REPO_DIR, "init"), tmp_path / "init")
+    return copy
+
+
+def test_init_builds_no_variant_unless_asked_and_refuses_unknown_ones(package_copy):
+    result = run("init", "--contrib", str(package_copy))
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(package_copy / "model")) == sorted(
+        name for name in os.listdir(os.path.join(CONTRIB_DIR, "model"))
+        if not name.startswith("model_")
+    )
+
+    for refused in (("--variant", "fp16"), ()):
+        env = {} if refused else {"MODELHUB_VARIANT": "fp16"}
+        result = run("init", "--contrib", str(package_copy), *refused, **env)
+        assert result.returncode == 1
+        assert "Unknown model variant 'fp16': choose one of fp32, compact, int8" in result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_serve_on_a_taken_port_says_so_in_one_line():
@@ -219,7 +283,7 @@ def test_sigterm_answers_the_request_running_then_exits_and_tidies_up(tmp_path, 
         str(package),
         MODELHUB_WORKING_DIR="",  # the server's own folder, which it must remove
         TMPDIR=str(temporary),
-        PYTHONPATH=FRAMEWORK_DIR,
+        PYTHONPATH="",  # the mock package alone, put on the path by the CLI
         SLOW_MODEL_DIR=str(tmp_path),
     )
     try:

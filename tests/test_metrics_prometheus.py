@@ -15,7 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from modelhubapi import metrics
 
 BUILD = {"model_id": "mock-id", "model_name": "mocknet", "engine_version": "9.9.9"}
-FRAMEWORK_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "framework")
 
 
 def make_app() -> flask.Flask:
@@ -162,7 +161,7 @@ _WORKER = textwrap.dedent("""
 
 
 def test_multiprocess_scrape_adds_up_all_workers(tmp_path):
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONPATH": FRAMEWORK_DIR}
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
 
     def worker(requests: int, action: str) -> str:
         done = subprocess.run([sys.executable, "-c", _WORKER, str(requests), action], env=env,

@@ -6,7 +6,6 @@ a 3x4x4 `.npy`, a 91x109x91 NIfTI and a 256x256 single-slice DICOM.
 """
 
 import importlib
-import os
 import re
 import subprocess
 import sys
@@ -486,10 +485,8 @@ print("SimpleITK" in sys.modules)
 processor.loadAndPreprocess({str(files["ramp.nrrd"])!r})
 print("SimpleITK" in sys.modules)
 """
-    framework = os.path.join(os.path.dirname(os.path.dirname(__file__)), "framework")
     result = subprocess.run(
         [sys.executable, "-c", script],
-        env={**os.environ, "PYTHONPATH": framework},
         capture_output=True,
         text=True,
         check=True,

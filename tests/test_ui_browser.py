@@ -3,6 +3,9 @@
 Debian's `chromium` and `chromium-driver` (no browser downloads), driven with Selenium. Each
 wait is for a condition the page announces (`data-state` on #samples and #result), never a
 fixed sleep. Screenshots land in artifacts/ (desktop and phone widths).
+
+Without the browser these tests are skipped with a reason naming the packages to install;
+under CI (CI set, as CI sets it) they fail instead, so a CI run cannot pass without them.
 """
 
 from __future__ import annotations
@@ -34,6 +37,21 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 DESKTOP = {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
 WAIT_SECONDS = 30
+MISSING_BROWSER = (
+    "the web UI tests need Debian's chromium and chromedriver ({missing} not found): "
+    "apt-get install chromium chromium-driver"
+)
+
+
+def require_browser(programs: tuple[str, ...] = (CHROMIUM, CHROMEDRIVER)) -> None:
+    """Skip (fail under CI) unless Chromium and its driver are installed where expected."""
+    missing = [path for path in programs if not os.access(path, os.X_OK)]
+    if not missing:
+        return
+    reason = MISSING_BROWSER.format(missing=" and ".join(missing))
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
 
 
 def serve(model, package: str, tmp_path_factory) -> Iterator[str]:
@@ -60,6 +78,7 @@ def mock_url(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory) -> Iterator[webdriver.Chrome]:
+    require_browser()
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (
@@ -286,3 +305,15 @@ def test_screenshots_on_desktop_and_phone(page, squeezenet_url):
             save_full_page(page, path)
         else:
             assert page.save_screenshot(path)
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"), [("", pytest.skip.Exception), ("true", pytest.fail.Exception)]
+)
+def test_a_missing_browser_skips_with_the_packages_to_install_but_fails_ci(
+    monkeypatch, tmp_path, ci, outcome
+):
+    monkeypatch.setenv("CI", ci)
+    missing = str(tmp_path / "chromedriver")
+    with pytest.raises(outcome, match=f"{missing} not found.*apt-get install chromium "):
+        require_browser((missing,))

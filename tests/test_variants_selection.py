@@ -65,5 +65,7 @@ def test_unknown_variant_is_a_clear_error_from_the_command_line():
         check=False,
     )
     assert completed.returncode == 1
-    assert "nosuchvariant" in completed.stderr
+    assert "Unknown model variant 'nosuchvariant': choose one of fp32, compact, int8" in (
+        completed.stderr
+    )
     assert "Traceback" not in completed.stderr

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import sys
 import tempfile
 import time
@@ -33,18 +32,28 @@ WEIGHTS_PATH = os.path.join(PACKAGE_DIR, "weights", "compressed_SqueezeNet.net")
 # the two equal), this copy is for a package that was fetched without the init step.
 WEIGHTS_SHA256 = "e4ab6960ae8cd81505e1c2136921201507e930966c53deaf15862a395b3a3261"
 DEFAULT_VARIANT = "fp32"
-_VARIANT_NAME = re.compile(r"[a-z0-9_]+")
+VARIANTS = (DEFAULT_VARIANT, "compact", "int8")
+VARIANT_VARIABLE = "MODELHUB_VARIANT"
 
 
-def configured_variant() -> str:
-    """The variant named by MODELHUB_VARIANT, fp32 when unset."""
-    return os.environ.get("MODELHUB_VARIANT", "").strip() or DEFAULT_VARIANT
+def check_variant(variant: str) -> str:
+    """`variant` if this package has it; else a ValueError that lists the ones it has."""
+    if variant not in VARIANTS:
+        raise ValueError(
+            f"Unknown model variant {variant!r}: choose one of {', '.join(VARIANTS)} "
+            f"({VARIANT_VARIABLE}, or `modelhub init --variant NAME` to build one)."
+        )
+    return variant
+
+
+def requested_variant() -> str:
+    """The variant MODELHUB_VARIANT names (fp32 when unset), checked."""
+    return check_variant(os.environ.get(VARIANT_VARIABLE, "").strip() or DEFAULT_VARIANT)
 
 
 def model_filename(variant: str = DEFAULT_VARIANT) -> str:
-    """model.onnx for fp32, model_<variant>.onnx otherwise (variant: lower-case a-z, 0-9, _)."""
-    if not _VARIANT_NAME.fullmatch(variant):
-        raise ValueError(f"Invalid model variant {variant!r}: use lower-case letters, digits, _.")
+    """model.onnx for fp32, model_<variant>.onnx for the others."""
+    check_variant(variant)
     return "model.onnx" if variant == DEFAULT_VARIANT else f"model_{variant}.onnx"
 
 

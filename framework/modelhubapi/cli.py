@@ -1,7 +1,9 @@
-"""Command line: `python -m modelhubapi {init,predict,evaluate,serve}`.
+"""Command line: `modelhub {init,predict,evaluate,serve}` (also `python -m modelhubapi ...`).
 
-Each command works on one contributor package (`--contrib DIR`, by default the `contrib_src`
-folder beside `framework/`, which is also where the Docker image keeps it). Bad input gets a
+Each command works on one contributor package (`--contrib DIR`; by default the current folder
+when it is one, as in ModelHub's image where the working directory is /contrib_src, else
+`./contrib_src`, as from a repository's root). The package folder goes first on sys.path, as
+ModelHub runs its packages: their modules import each other by plain name. Bad input gets a
 one-line message on stderr and exit status 1 (2 for a malformed command line, as argparse
 does), never a traceback. Progress bars go to stderr, results to stdout, so output can be
 piped.
@@ -22,11 +24,11 @@ from typing import Any
 from tqdm import tqdm
 
 from modelhubapi import externalfiles, metrics, settings, webservice
+from modelhubapi.distribution import engine_version
 from modelhubapi.pythonapi import ConfigError, ModelHubAPI, describe_error
 from modelhubapi.safety import files
 
-FRAMEWORK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_CONTRIB_DIR = os.path.join(os.path.dirname(FRAMEWORK_DIR), "contrib_src")
+CONTRIB_FOLDER_NAME = "contrib_src"
 SYNSETS_NAME = "imagenet_synsets.txt"
 _IMAGENET_FILE = re.compile(r"(n\d{8})_.*\.jpe?g", re.IGNORECASE)
 
@@ -38,12 +40,35 @@ class CliError(Exception):
 # --- loading a package ----------------------------------------------------------------------
 
 
+_CONTRIB_FILES = ("inference.py", os.path.join("model", "config.json"))
+
+
+def _missing_contrib_file(folder: str) -> str | None:
+    """The first file a contributor folder must have that `folder` lacks; None if complete."""
+    for required in _CONTRIB_FILES:
+        if not os.path.isfile(os.path.join(folder, required)):
+            return required
+    return None
+
+
+def default_contrib_dir() -> str:
+    """The current folder if it is a contributor package, else ./contrib_src."""
+    here = os.getcwd()
+    if _missing_contrib_file(here) is None:
+        return here
+    return os.path.join(here, CONTRIB_FOLDER_NAME)
+
+
 def check_contrib_dir(contrib_dir: str) -> str:
     """Absolute path of a contributor folder (one with inference.py and model/config.json)."""
     contrib_dir = os.path.abspath(contrib_dir)
-    for required in ("inference.py", os.path.join("model", "config.json")):
-        if not os.path.isfile(os.path.join(contrib_dir, required)):
-            raise CliError(f"{contrib_dir} is not a ModelHub contributor folder (no {required}).")
+    missing = _missing_contrib_file(contrib_dir)
+    if missing:
+        raise CliError(
+            f"{contrib_dir} is not a ModelHub contributor folder (no {missing}): "
+            "pass --contrib DIR, or run from the package folder or the folder holding "
+            f"{CONTRIB_FOLDER_NAME}/."
+        )
     return contrib_dir
 
 
@@ -79,6 +104,8 @@ def _accepted_formats(api: ModelHubAPI) -> list[str]:
 
 def predict_file(api: Any, path: str, formats: list[str]) -> dict:
     """`api.predict(path)` after the input-safety checks; `{"error": ...}` on bad input."""
+    if os.path.isdir(path):
+        return {"error": "Is a directory: name the image files in it (for example DIR/*.jpg)."}
     if not os.path.isfile(path):
         return {"error": "File not found."}
     try:
@@ -93,6 +120,13 @@ def predict_file(api: Any, path: str, formats: list[str]) -> dict:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    """Fetch and verify the external files, then run the package's build hook.
+
+    `--variant NAME` reaches the hook the way every package setting does, as MODELHUB_VARIANT
+    in the environment: the package decides what its variants are and checks the name.
+    """
+    if args.variant:
+        os.environ["MODELHUB_VARIANT"] = args.variant
     init_json = os.path.abspath(args.init_json) if args.init_json else None
     outcomes = externalfiles.run_init(
         os.path.abspath(args.contrib), init_json, build=not args.no_build
@@ -269,18 +303,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "modelhub") -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--contrib",
         metavar="DIR",
-        default=DEFAULT_CONTRIB_DIR,
-        help="contributor package folder (default: %(default)s)",
+        default=default_contrib_dir(),
+        help="contributor package folder (default: the current folder if it is one, "
+        f"else ./{CONTRIB_FOLDER_NAME}: %(default)s)",
     )
     parser = argparse.ArgumentParser(
-        prog="python -m modelhubapi",
+        prog=prog,
         description="Run a ModelHub contributor package: set it up, classify, evaluate, serve.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {engine_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = commands.add_parser(
@@ -297,6 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the package's init.json (default: ../init/init.json of --contrib)",
     )
     init.add_argument("--no-build", action="store_true", help="skip the package's build.py")
+    init.add_argument(
+        "--variant",
+        metavar="NAME",
+        help="also build this model variant, where the package has several (the same as "
+        "setting MODELHUB_VARIANT; by default the one MODELHUB_VARIANT names, if any)",
+    )
     init.set_defaults(handler=cmd_init)
 
     predict = commands.add_parser(
@@ -343,8 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "modelhub") -> int:
+    """Run one command; the exit status. `prog` is the name usage messages show."""
+    args = build_parser(prog).parse_args(argv)
     try:
         return args.handler(args)
     except (CliError, externalfiles.InitError, settings.SettingsError) as error:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from . import outputs, settings
+from . import distribution, outputs, settings
 from .safety.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class ModelHubAPI:
         self.model = model
         self.contrib_src_dir = contrib_src_dir
         self.output_folder = settings.output_dir()
-        self.framework_dir = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+        self.framework_dir = distribution.licence_dir()
 
     def get_config(self) -> dict:
         """The parsed `model/config.json`, or `{"error": ...}`.

@@ -194,12 +194,18 @@ def _checked_addresses(host: str, port: int, deadline: float) -> list[str]:
     The lookup runs in a resolver thread so that a slow DNS server counts against the
     download's deadline too (getaddrinfo itself has no timeout); a lookup still running
     then finishes in the background, and at most _RESOLVER_THREADS run at once.
+
+    A name the resolver does not know (or cannot look up, offline) is answered as such, so a
+    caller with a typo is not told the host is forbidden. That tells whether the server's
+    resolver knows a name, never what it points at: every refused address gets one answer.
     """
     lookup = _RESOLVER.submit(resolve_host, host, port)
     try:
         addresses = lookup.result(timeout=_remaining(deadline))
     except TimeoutError:  # the deadline passed: the caller answers "did not answer in time"
         raise
+    except socket.gaierror:
+        raise InputError("The URL's host name could not be resolved.") from None
     except (OSError, UnicodeError):
         raise _not_allowed() from None
     if not addresses:
