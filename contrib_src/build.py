@@ -81,11 +81,12 @@ def build_fp32(weights_path: str = WEIGHTS_PATH, output_path: str | None = None)
 
 def main(variants: Iterable[str] | None = None) -> None:
     """Build fp32 and the `variants` (by default the one MODELHUB_VARIANT names), each only
-    when it is not up to date. variants.build_variants makes compact and int8 together."""
-    wanted = {check_variant(name) for name in variants or [requested_variant()]}
+    when it is not up to date."""
+    others = {check_variant(name) for name in variants or [requested_variant()]}
+    others.discard(DEFAULT_VARIANT)
     build_fp32()
-    if wanted - {DEFAULT_VARIANT}:
-        build_variants(MODEL_DIR, weights.decode_file(WEIGHTS_PATH))
+    if others:
+        build_variants(MODEL_DIR, weights.decode_file(WEIGHTS_PATH), others)
 
 
 if __name__ == "__main__":

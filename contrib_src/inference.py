@@ -39,7 +39,7 @@ import onnxruntime as ort
 
 from modelhublib.model import ModelBase
 from processing import ImageProcessor
-from squeezenet.modelfiles import requested_variant, model_path
+from squeezenet.modelfiles import model_path, requested_variant
 
 logger = logging.getLogger(__name__)
 

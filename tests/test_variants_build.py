@@ -62,3 +62,10 @@ def test_a_changed_layer_rebuilds_compact_only(tmp_path, layers):
         Path(model_path("compact", str(tmp_path))).read_bytes()
         != Path(model_path("compact")).read_bytes()
     )
+
+
+def test_asking_for_compact_builds_compact_alone(tmp_path, layers):
+    shutil.copyfile(model_path("fp32"), model_path("fp32", str(tmp_path)))
+    built = variants.build_variants(str(tmp_path), layers, names={"compact"})
+    assert built == [model_path("compact", str(tmp_path))]
+    assert sorted(os.listdir(tmp_path)) == ["model.onnx", "model_compact.onnx"]

@@ -21,7 +21,11 @@ def built(monkeypatch) -> list[str]:
     monkeypatch.delenv("MODELHUB_VARIANT", raising=False)
     monkeypatch.setattr(build, "build_fp32", lambda: calls.append("fp32"))
     monkeypatch.setattr(build.weights, "decode_file", lambda path: [])
-    monkeypatch.setattr(build, "build_variants", lambda model_dir, layers: calls.append("variants"))
+    monkeypatch.setattr(
+        build,
+        "build_variants",
+        lambda model_dir, layers, names: calls.append("+".join(sorted(names))),
+    )
     return calls
 
 
@@ -34,7 +38,7 @@ def test_by_default_only_fp32_is_built(built):
 def test_the_variant_the_environment_names_is_built_after_fp32(built, monkeypatch, variant):
     monkeypatch.setenv("MODELHUB_VARIANT", variant)
     build.main()
-    assert built == ["fp32", "variants"]
+    assert built == ["fp32", variant]
 
 
 def test_variants_given_explicitly_win_over_the_environment(built, monkeypatch):
@@ -42,7 +46,7 @@ def test_variants_given_explicitly_win_over_the_environment(built, monkeypatch):
     build.main(["fp32"])
     assert built == ["fp32"]
     build.main(["fp32", "compact"])
-    assert built == ["fp32", "fp32", "variants"]
+    assert built == ["fp32", "fp32", "compact"]
 
 
 def test_an_unknown_variant_builds_nothing_and_lists_the_valid_ones(built, monkeypatch):

@@ -26,7 +26,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -364,23 +364,27 @@ def build_int8_model(
 
 
 def build_variants(
-    model_dir: str, layers: Sequence[CompressedLayer], sample_dir: str = SAMPLE_DIR
+    model_dir: str,
+    layers: Sequence[CompressedLayer],
+    names: Collection[str] = ("compact", "int8"),
+    sample_dir: str = SAMPLE_DIR,
 ) -> list[str]:
-    """Build model_compact.onnx and model_int8.onnx in `model_dir` unless up to date.
+    """Build the variants `names` (compact, int8) in `model_dir`, each unless up to date.
 
-    Needs the fp32 model.onnx in `model_dir` (the int8 variant is quantised from it). Returns
-    the paths that were (re)built.
+    int8 needs the fp32 model.onnx in `model_dir` (it is quantised from it). Returns the paths
+    that were (re)built.
     """
     built = []
     compact_path = model_path("compact", model_dir)
-    if not is_up_to_date(compact_path, compact_stamp(layers)):
+    if "compact" in names and not is_up_to_date(compact_path, compact_stamp(layers)):
         started = time.perf_counter()
         write_model(compact_path, build_compact_model(layers), started)
         built.append(compact_path)
 
     fp32_path = model_path("fp32", model_dir)
     int8_path = model_path("int8", model_dir)
-    if not is_up_to_date(int8_path, int8_stamp(fp32_path, sample_dir, INT8_RECIPE)):
+    stamp = int8_stamp(fp32_path, sample_dir, INT8_RECIPE) if "int8" in names else None
+    if stamp and not is_up_to_date(int8_path, stamp):
         started = time.perf_counter()
         write_model(int8_path, build_int8_model(fp32_path, sample_dir), started)
         built.append(int8_path)
