@@ -1,5 +1,6 @@
 # The SqueezeNet model as a ModelHub service, built from source: nothing needs to be done on
-# the host first. Two images from this file:
+# the host first. The engine is installed as a package; /framework (empty) comes first on
+# PYTHONPATH so that start.py's --mountframework still overrides it. Two images from this file:
 #   docker build -t squeezenet-modelhub .
 #       ModelHub's image, what `python start.py squeezenet` runs: REST API and web UI on port 80,
 #       the Jupyter sandbox (`expert`, or start.py -e) on 8080, or any command (start.py -b).
@@ -13,15 +14,17 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONPATH=/src/framework:/src/contrib_src
+    PYTHONDONTWRITEBYTECODE=1
 COPY requirements.txt requirements-build.txt /src/
 RUN pip install -r /src/requirements.txt -r /src/requirements-build.txt
 COPY framework/ /src/framework/
+RUN pip wheel --no-deps --wheel-dir /wheels /src/framework \
+    && pip install --no-deps /wheels/*.whl
 COPY init/ /src/init/
 COPY contrib_src/ /src/contrib_src/
 COPY docker/mirror/ /mirror/
-RUN MODELHUB_MIRROR=/mirror python -m modelhubapi init --contrib /src/contrib_src
+WORKDIR /src/contrib_src
+RUN MODELHUB_MIRROR=/mirror modelhub init
 
 FROM ${BASE_IMAGE} AS serve
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -35,13 +38,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MODELHUB_OUTPUT_DIR=/output \
     MODELHUB_DATA_DIR=/data
 COPY requirements.txt /tmp/requirements/
-RUN pip install -r /tmp/requirements/requirements.txt \
-    && rm -rf /tmp/requirements \
+COPY --from=build /wheels/ /tmp/wheels/
+RUN pip install -r /tmp/requirements/requirements.txt /tmp/wheels/*.whl \
+    && rm -rf /tmp/requirements /tmp/wheels \
     && useradd --create-home --uid 1000 --shell /usr/sbin/nologin modelhub \
     && mkdir -p /working /output /data \
     && chown modelhub:modelhub /working /output /data
 COPY docker/entrypoint.sh /usr/local/bin/modelhub-entrypoint
-COPY framework/ /framework/
 COPY --from=build /src/contrib_src/ /contrib_src/
 WORKDIR /contrib_src
 USER 1000:1000
