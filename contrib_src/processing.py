@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -33,6 +34,7 @@ MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32).reshape(1, 3, 1, 1)
 # Greyscale modes deeper than 8 bits: Pillow's own conversion clips them at 255 (a 16-bit
 # photo turns white), so they are rescaled from their nominal range instead.
 _WIDE_GREY_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+_BLOCK_PIXELS = 1 << 20  # pixels rescaled at once: 8 MB of float64
 
 
 def load_labels(path: str = LABELS_PATH) -> list[str]:
@@ -55,10 +57,23 @@ def _nominal_range(mode: str, peak: float) -> float:
     return peak
 
 
+def _row_blocks(image: Image.Image) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, float64 values with NaN as 0) of `image`, _BLOCK_PIXELS at a time."""
+    rows = max(1, _BLOCK_PIXELS // max(1, image.width))
+    for top in range(0, image.height, rows):
+        block = image.crop((0, top, image.width, min(top + rows, image.height)))
+        yield top, np.nan_to_num(np.asarray(block, dtype=np.float64))
+
+
 def _wide_grey_to_l(image: Image.Image) -> Image.Image:
-    values = np.nan_to_num(np.asarray(image, dtype=np.float64))
-    full = _nominal_range(image.mode, float(values.max(initial=0.0)))
-    grey = np.clip(np.rint(values * (255.0 / full)), 0, 255).astype(np.uint8)
+    """8-bit grey from 16/32-bit or float grey, a block of rows at a time: a 40 MP picture
+    needs 1 byte per pixel more than its own pixels, not three float64 copies of them."""
+    peak = max((float(values.max(initial=0.0)) for _, values in _row_blocks(image)), default=0)
+    scale = 255.0 / _nominal_range(image.mode, peak)
+    grey = np.empty((image.height, image.width), dtype=np.uint8)
+    for top, values in _row_blocks(image):
+        np.clip(np.rint(values * scale), 0, 255, out=values)
+        grey[top : top + len(values)] = values
     return Image.fromarray(grey, "L")
 
 

@@ -15,6 +15,7 @@ from squeezenet_support import CONTRIB_DIR, asset, ensure_built
 
 ensure_built()
 
+import processing  # noqa: E402
 from processing import ImageProcessor, to_rgb, warp_and_crop  # noqa: E402
 
 
@@ -117,6 +118,27 @@ def test_grey_modes_equal_the_8_bit_grey_picture(mode, processor):
     np.testing.assert_allclose(
         np.asarray(warp_and_crop(image), dtype=float), np.asarray(expected, dtype=float), atol=1
     )
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.arange(0, 65535, 7, dtype=np.uint16)[: 97 * 61].reshape(97, 61),
+        (np.arange(97 * 61, dtype=np.int32).reshape(97, 61) * 5 - 40),
+        np.linspace(-0.5, 1.5, 97 * 61, dtype=np.float32).reshape(97, 61),
+        np.where(np.eye(97, 61, dtype=bool), np.nan, 0.25).astype(np.float32),
+    ],
+    ids=["I;16", "I", "F", "F with NaN"],
+)
+def test_deep_grey_is_rescaled_block_by_block_as_in_one_piece(values, monkeypatch):
+    """Row blocks (here of 2-3 rows) give the same pixels as rescaling the whole picture at
+    once in float64: NaN as 0, the type's range (or the peak) as white, rounded, clipped."""
+    image = Image.fromarray(values)
+    whole = np.nan_to_num(values.astype(np.float64))
+    full = processing._nominal_range(image.mode, float(whole.max()))
+    expected = np.clip(np.rint(whole * (255.0 / full)), 0, 255).astype(np.uint8)
+    monkeypatch.setattr(processing, "_BLOCK_PIXELS", 150)
+    np.testing.assert_array_equal(np.asarray(processing._wide_grey_to_l(image)), expected)
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "P", "PA", "1", "HSV"])
