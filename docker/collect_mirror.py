@@ -21,11 +21,8 @@ TARGET = os.path.join(REPO_DIR, "docker", "mirror")
 
 
 def sha256(path: str) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def files_by_name(folders: list[str]) -> dict[str, list[str]]:

@@ -62,11 +62,8 @@ def model_path(variant: str = DEFAULT_VARIANT, model_dir: str = MODEL_DIR) -> st
 
 
 def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def check_weights(path: str = WEIGHTS_PATH) -> str:
