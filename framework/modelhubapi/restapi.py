@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from typing import IO, Any
 from urllib.parse import quote
 
@@ -36,6 +37,7 @@ from flask import Flask, Response, jsonify, request, send_file, send_from_direct
 from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
 
 from . import metrics, settings, uploads
+from .concurrency import MODEL_FILE_DOWNLOADS, Busy, Gate
 from .lifecycle import Draining
 from .pythonapi import (
     ConfigError,
@@ -78,6 +80,8 @@ class ModelHubRESTAPI:
         self.app = Flask(__name__)
         self._ready = False
         self.draining = Draining()
+        self._url_downloads = Gate(settings.url_downloads(), "URL downloads")
+        self._model_file_downloads = Gate(MODEL_FILE_DOWNLOADS, "model-file downloads")
         self._warm_up_lock = threading.Lock()
         self._add_routes()
         self._add_hooks()
@@ -123,26 +127,35 @@ class ModelHubRESTAPI:
         """GET /api/get_model_files: the whole `model/` folder as a zip.
 
         Built in an unnamed temporary file (model folders can be hundreds of MB, too much to
-        hold in memory per request), which disappears when the response is closed.
+        hold in memory per request), which disappears when the response is closed. Sent
+        in chunks by the request thread, which a client that does not read holds until
+        the connection times out: so only a few run at once (`concurrency`).
         """
         model_folder = os.path.join(self.contrib_src_dir, "model")
         if not os.path.isdir(model_folder):
             raise ConfigError("The package has no model folder.")
+        gate = self._model_file_downloads
+        gate.enter()
         # Not a `with` block: the response reads the file after this returns, then closes it.
         # In the system's temporary folder, not the working folder, which may be in memory.
         archive = tempfile.TemporaryFile()  # noqa: SIM115
         try:
             _zip_folder(model_folder, "model", archive)
+            size = archive.tell()
             archive.seek(0)
         except BaseException:
             archive.close()
+            gate.leave()
             raise
-        return send_file(
-            archive,
-            mimetype="application/zip",
-            as_attachment=True,
-            download_name=f"{self._model_name().lower()}_model.zip",
+        response = Response(
+            _file_chunks(archive), mimetype="application/zip", direct_passthrough=True
         )
+        response.content_length = size
+        name = f"{self._model_name().lower()}_model.zip"
+        response.headers.set("Content-Disposition", "attachment", filename=name)
+        response.call_on_close(archive.close)
+        response.call_on_close(gate.leave)
+        return response
 
     # -------------------------------------------------------------------------
     # Routes: files picked by name
@@ -330,7 +343,8 @@ class ModelHubRESTAPI:
             raise InputError(
                 'Give the input as ?fileurl=<http(s) URL>, or POST it in the form field "file".'
             )
-        urls.download(url, destination)
+        with self._url_downloads.slot():
+            urls.download(url, destination)
         return destination
 
     def _predict_sample(self, path: str, url_root: str, numpyToFile: bool = True) -> dict:
@@ -402,7 +416,8 @@ class ModelHubRESTAPI:
         and the model's loaders refuse what they cannot read anyway.
         """
         destination = scratch.new_path(name)
-        urls.download(url, destination)
+        with self._url_downloads.slot():
+            urls.download(url, destination)
         mime = files.sniff_mime(destination)
         if mime is None:
             raise InputError("Incorrect file type.")
@@ -427,6 +442,13 @@ class ModelHubRESTAPI:
         except ValueError:
             pass
         raise InputError("Local input files must be in sample_data/ or the data folder.")
+
+
+def _file_chunks(file: IO[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
+    """The rest of `file`, a chunk at a time (not `wsgi.file_wrapper`: waitress would take the
+    file and end the request at once, and the gate would not see the send)."""
+    while chunk := file.read(size):
+        yield chunk
 
 
 def _zip_folder(folder: str, archive_root: str, target: IO[bytes]) -> None:
@@ -479,7 +501,10 @@ def _error(message: str, status: int) -> Response:
 
 
 def _input_error(error: InputError) -> Response:
-    return _error(error.message, error.status)
+    response = _error(error.message, error.status)
+    if isinstance(error, Busy):
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 def _config_error(error: ConfigError) -> Response:
