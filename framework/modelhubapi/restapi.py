@@ -66,6 +66,8 @@ _HTTP_MESSAGES = {
     503: "The server is shutting down; try again.",
 }
 # What a draining server still answers: a load balancer's probes.
+# A POST body of this Content-Type is the input itself (`curl --data-binary`), not a form.
+RAW_BODY_PREFIX = "image/"
 _PROBES = frozenset({"ready", "health"})
 # A model's own error message is shown only if it cannot leak a server path or run on.
 _MAX_DETAIL_CHARS = 200
@@ -178,7 +180,8 @@ class ModelHubRESTAPI:
     # -------------------------------------------------------------------------
 
     def predict(self) -> Response:
-        """POST /api/predict (multipart field `file`) or GET /api/predict?fileurl=URL."""
+        """POST /api/predict (multipart field `file`, or the whole body with an `image/...`
+        Content-Type) or GET /api/predict?fileurl=URL."""
         config = self.api.get_config()
         accepted = self.api.accepted_formats(config)
         with self._scratch() as scratch:
@@ -335,6 +338,9 @@ class ModelHubRESTAPI:
     def _receive_input(self, scratch: Scratch) -> str:
         """Save the request's input (upload or URL) in a scratch file; the file's path."""
         destination = scratch.new_path("input")
+        if request.method == "POST" and request.mimetype.startswith(RAW_BODY_PREFIX):
+            uploads.save_body(request.stream, destination)
+            return destination
         if request.method == "POST":
             uploads.save_file_field(request.stream, request.content_type or "", destination)
             return destination
