@@ -10,6 +10,11 @@ request thread for long is bounded here, by refusing the excess at once (503 wit
   seconds on a slow remote; at most `settings.url_downloads()` run at once.
 - Model-file downloads (`/api/get_model_files`, megabytes): a client that does not read
   holds its thread until the connection times out; at most `MODEL_FILE_DOWNLOADS` at once.
+
+And about as many requests run the model (decode, pre-process, infer) at once as there are
+cores (`model_runs`): more only take turns on the same cores, each finishing later. The
+others wait for a turn in their threads, which the server has more of
+(`settings.server_threads()`) for requests that wait on something else.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 
+from . import machine
 from .safety.errors import InputError
 
 # Seconds a connection may stay silent (no byte read or sent) before waitress closes it.
@@ -57,3 +63,8 @@ class Gate:
             yield
         finally:
             self.leave()
+
+
+def model_runs() -> threading.BoundedSemaphore:
+    """The turns at the model: one per usable core (a container's CPU limit counts)."""
+    return threading.BoundedSemaphore(machine.usable_cores())

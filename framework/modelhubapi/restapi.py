@@ -37,7 +37,7 @@ from flask import Flask, Response, jsonify, request, send_file, send_from_direct
 from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
 
 from . import metrics, settings, uploads
-from .concurrency import MODEL_FILE_DOWNLOADS, Busy, Gate
+from .concurrency import MODEL_FILE_DOWNLOADS, Busy, Gate, model_runs
 from .lifecycle import Draining
 from .pythonapi import (
     ConfigError,
@@ -84,6 +84,7 @@ class ModelHubRESTAPI:
         self.draining = Draining()
         self._url_downloads = Gate(settings.url_downloads(), "URL downloads")
         self._model_file_downloads = Gate(MODEL_FILE_DOWNLOADS, "model-file downloads")
+        self._model_runs = model_runs()
         self._warm_up_lock = threading.Lock()
         self._add_routes()
         self._add_hooks()
@@ -395,7 +396,11 @@ class ModelHubRESTAPI:
         if mime == "application/json" and "error" not in config and input_names(config):
             model_input = self._fetch_inputs(path, scratch, config)
             input_files = [model_input[name]["fileurl"] for name in input_names(config)]
-        with metrics.inference_timer(), files.blame_corrupt_files(input_files):
+        with (
+            self._model_runs,
+            metrics.inference_timer(),
+            files.blame_corrupt_files(input_files),
+        ):
             return self.api.predict_or_raise(model_input, numpyToFile, url_root, config)
 
     def _fetch_inputs(self, json_path: str, scratch: Scratch, config: dict) -> dict:
