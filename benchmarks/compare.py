@@ -1,9 +1,11 @@
-"""Side by side: this tree's server against another commit's, interleaved (`python -m
-benchmarks.compare --against 8642211`).
+"""Side by side: this tree's server against another commit's and against a minimal FastAPI
+server of the same pipeline, interleaved (`python -m benchmarks.compare --against 8642211`).
 
-Both run `python -m modelhubapi serve` on the same contributor package (this tree's, with its
-built model), one with this tree's engine and one with the engine of `--against`, extracted
-with `git archive` into a temporary folder. Keep-alive clients POST the sample photos (1 and
+Two run `python -m modelhubapi serve` on the same contributor package (this tree's, with
+its built model), one with this tree's engine and one with the engine of `--against`,
+extracted with `git archive` into a temporary folder; the third is
+`benchmarks.fastapi_server` (needs fastapi, uvicorn and python-multipart, from
+requirements-dev.txt). Keep-alive clients POST the sample photos (1 and
 4 clients); each cell is measured once per round, in a fresh random order each round, and
 the ratios new/old are of the medians over rounds. The machine may be shared: compare
 ratios, never absolute numbers from different runs.
@@ -71,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 serve_command(),
                 {"PYTHONPATH": os.pathsep.join([old_engine, CONTRIB_DIR, REPO_DIR])},
             ),
+            Server("fastapi", "fp32", [sys.executable, "-m", "benchmarks.fastapi_server"], {}),
         ]
         probe = sample_paths()[0]
         for server in servers:
@@ -86,14 +89,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _ratios(results: dict) -> dict:
-    """new/old: 4-client throughput (median of per-round ratios) and 1-client p50."""
+    """new/old and new/fastapi: 4-client throughput and 1-client p50 (each the median of the
+    per-round ratios)."""
     return {
-        "throughput_4_clients": paired_ratio(
-            results["new 4 clients"]["rounds"], results["old 4 clients"]["rounds"]
-        ),
-        "p50_1_client": paired_ratio(
-            results["new 1 clients"]["rounds_p50_ms"], results["old 1 clients"]["rounds_p50_ms"]
-        ),
+        f"new/{other} {measure}": paired_ratio(
+            results[f"new {setting}"][key], results[f"{other} {setting}"][key]
+        )
+        for other in ("old", "fastapi")
+        for measure, setting, key in (
+            ("throughput 4 clients", "4 clients", "rounds"),
+            ("p50 1 client", "1 clients", "rounds_p50_ms"),
+        )
     }
 
 
