@@ -36,8 +36,9 @@ from waitress.task import ErrorTask
 
 from . import settings
 from .concurrency import CHANNEL_TIMEOUT, CLEANUP_INTERVAL
+from .httperrors import too_large_message
 from .lifecycle import Draining
-from .restapi import ModelHubRESTAPI, log_access, too_large_message
+from .restapi import ModelHubRESTAPI, log_access
 
 logger = logging.getLogger(__name__)
 # The most bytes one read of a connection takes (waitress reads 8 KiB).
