@@ -13,6 +13,8 @@ import random
 import socket
 import struct
 import time
+import urllib.error
+import urllib.request
 import zlib
 from collections.abc import Iterator
 
@@ -626,3 +628,22 @@ def test_exif_orientation_is_honoured(service):
     assert rotated[0]["label"] == expected[0]["label"] == CAMEL
     assert rotated[0]["probability"] == pytest.approx(expected[0]["probability"], abs=0.02)
     assert top1(service.upload(untagged, "sideways.jpg")) != CAMEL
+
+
+def test_a_client_that_sends_a_whole_oversized_body_before_reading_gets_the_413(service):
+    """Python's urllib sends the whole body, then reads: the server answers 413 from the
+    header, then reads and throws away the rest instead of resetting the connection."""
+    request = urllib.request.Request(
+        f"{service.url}/api/predict",
+        data=bytes(16 * 1024 * 1024),
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+        method="POST",
+    )
+    started = time.monotonic()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 413
+    assert json.loads(refused.value.read()) == {"error": TOO_LARGE}
+    assert time.monotonic() - started < REFUSAL_SECONDS
+    # The server is none the worse: the next client is answered at once.
+    assert service.get("/api/health").status_code == 200

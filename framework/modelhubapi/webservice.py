@@ -19,6 +19,7 @@ thread for tests and benchmarks.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -26,6 +27,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from typing import Any
 
 import waitress
@@ -45,6 +47,8 @@ logger = logging.getLogger(__name__)
 _RECV_BYTES = 64 * 1024
 # How long SIGTERM waits for the requests already received (`docker stop` waits 10 s).
 _DRAIN_SECONDS = 6.0
+# How long a refused body is read and thrown away before the connection is closed.
+_LINGER_SECONDS = 10.0
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -236,6 +240,8 @@ class _JSONErrorTask(ErrorTask):
             [("Content-Type", "application/json"), ("Access-Control-Allow-Origin", "*")]
         )
         self.set_close_on_finish()
+        # A client may be sending the refused body still, and read only once it is sent.
+        self.channel.linger = error.code == 413
         self.content_length = len(body)
         self.write(body)
         # A request line waitress could not parse leaves no `command` or `path` behind.
@@ -278,6 +284,33 @@ class _Channel(HTTPChannel):
 
     error_task_class = _JSONErrorTask
     parser_class = _UploadLimitedParser
+    linger = False  # set by a refusal whose body the client may still be sending
+    _linger_deadline: float | None = None  # lingering until then, once the answer is sent
+
+    def handle_close(self) -> None:
+        """Close, or first linger: after a 413 the answer is sent, the sending side shut
+        (the client reads the answer and an end), and what the client still sends is read
+        and thrown away for up to `_LINGER_SECONDS`, as nginx does. Closing at once would
+        make the kernel answer the unread bytes with a reset, and a client that sends the
+        whole body before reading (Python's urllib) would see that instead of the 413."""
+        if self.linger and self._linger_deadline is None and self.connected:
+            self._linger_deadline = time.monotonic() + _LINGER_SECONDS
+            self.will_close = False
+            with contextlib.suppress(OSError):
+                self.socket.shutdown(socket.SHUT_WR)
+            return
+        super().handle_close()
+
+    def readable(self) -> bool:
+        return self._linger_deadline is not None or super().readable()
+
+    def received(self, data: bytes) -> bool:
+        if self._linger_deadline is None:
+            return super().received(data)
+        if time.monotonic() > self._linger_deadline:
+            self.handle_close()
+            return False
+        return True  # thrown away
 
     def send_continue(self) -> None:
         """`Expect: 100-continue` on a request already refused from its headers (a
