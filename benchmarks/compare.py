@@ -22,17 +22,10 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from benchmarks.run import (
-    CONTRIB_DIR,
-    REPO_DIR,
-    Cell,
-    Client,
-    Server,
-    paired_ratio,
-    run_rounds,
-    sample_paths,
-    serve_command,
-)
+from benchmarks.client import Client
+from benchmarks.harness import CONTRIB_DIR, REPO_DIR, Cell, Server, run_rounds
+from benchmarks.report import paired_ratio
+from benchmarks.run import sample_paths, serve_command
 
 
 def engine_of(commit: str, folder: str) -> str:
