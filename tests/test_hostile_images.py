@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -149,7 +150,11 @@ def test_eight_deep_uploads_at_once_stay_bounded_and_the_memory_comes_back(tmp_p
         with ThreadPoolExecutor(8) as pool:
             assert list(pool.map(upload, range(8))) == [200] * 8
         assert _memory_mb(server, "VmHWM") - idle < CONCURRENT_LIMIT_MB
-        assert _memory_mb(server, "VmRSS") - idle < IDLE_SLACK_MB
+        # Given back once the server is idle (checked twice a second).
+        deadline = time.monotonic() + 10
+        while _memory_mb(server, "VmRSS") - idle >= IDLE_SLACK_MB:
+            assert time.monotonic() < deadline, _memory_mb(server, "VmRSS") - idle
+            time.sleep(0.1)
     finally:
         server.stop()
 
