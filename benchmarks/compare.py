@@ -55,11 +55,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--against", default="8642211", help="commit to compare with")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0, help="seconds per slice")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an environment variable for this tree's server only (a setting to try)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
         old_engine = engine_of(args.against, folder)
         servers = [
-            Server("new", "fp32", serve_command(), {}),
+            Server("new", "fp32", serve_command(), dict(item.split("=", 1) for item in args.env)),
             Server(
                 "old",
                 "fp32",
