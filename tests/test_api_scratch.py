@@ -71,3 +71,59 @@ def test_a_missing_folder_is_made_on_first_use_and_again_if_removed(tmp_path):
             assert os.path.dirname(files.path) == str(folder)
         assert os.listdir(folder) == []
         os.rmdir(folder)
+
+
+def _age(path, seconds: float = 60) -> None:
+    then = os.path.getmtime(path) - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_killed_requests_files_are_removed_and_nothing_else(tmp_path):
+    """A reservation nobody holds a lock on (its process is gone), old enough: it and its
+    files go; a running request's files, young files and other names stay."""
+    with scratch.scratch_files(str(tmp_path)) as running:
+        open(running.new_path("input"), "wb").close()
+        for name in (
+            "request-dead0001",
+            "request-dead0001-input.png",
+            "request-gone0002-input-0",  # its reservation already removed
+            "notes.txt",
+        ):
+            (tmp_path / name).touch()
+        for name in os.listdir(tmp_path):
+            _age(str(tmp_path / name))
+        (tmp_path / "request-young003").touch()  # just made: its owner may lock it yet
+        removed = scratch.remove_abandoned(str(tmp_path))
+        assert sorted(removed) == [
+            "request-dead0001",
+            "request-dead0001-input.png",
+            "request-gone0002-input-0",
+        ]
+        reservation = os.path.basename(running.path)
+        expected = [reservation, f"{reservation}-input", "notes.txt", "request-young003"]
+        assert sorted(os.listdir(tmp_path)) == sorted(expected)
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt", "request-young003"]
+
+
+def test_only_folders_no_process_owns_are_removed(tmp_path):
+    owned = tmp_path / "modelhub-working-owned-mine"
+    owned.mkdir()
+    scratch.own_folder(str(owned))
+    abandoned = tmp_path / "modelhub-working-owned-dead"
+    abandoned.mkdir()
+    (abandoned / "request-x").touch()
+    unrelated = tmp_path / "modelhub-working-old"  # not made by this version: left alone
+    unrelated.mkdir()
+    for folder in (owned, abandoned, unrelated):
+        _age(str(folder))
+    removed = scratch.remove_abandoned_folders(str(tmp_path), "modelhub-working-owned-")
+    assert removed == [str(abandoned)]
+    assert sorted(os.listdir(tmp_path)) == ["modelhub-working-old", "modelhub-working-owned-mine"]
+
+
+def test_unfinished_requests_files_are_removed_at_exit(tmp_path):
+    cut_short = scratch.Scratch(str(tmp_path))
+    open(cut_short.new_path("input"), "wb").close()
+    scratch.remove_unfinished()
+    assert os.listdir(tmp_path) == []
+    cut_short.remove()  # the request's own clean-up later does nothing

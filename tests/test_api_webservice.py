@@ -8,7 +8,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -122,119 +121,47 @@ def test_start_binds_warms_up_and_serves(mock_package, monkeypatch, tmp_path):
 # --- the request threads ---------------------------------------------------------------------
 
 
-class RecordingTask:
-    """Stands in for a waitress task: records the thread that served it."""
+class CountingModel(single.Model):
+    """Records how many of its runs overlap; each waits (bounded) for company."""
 
-    def __init__(self, work=lambda: None):
-        self.thread: int | None = None
-        self.done = threading.Event()
-        self._work = work
+    def __init__(self):
+        super().__init__()
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+        self.company = threading.Condition(self.lock)
 
-    def service(self) -> None:
-        self.thread = threading.get_ident()
-        self._work()
-        self.done.set()
-
-    def cancel(self) -> None:
-        pass
-
-
-@pytest.fixture
-def dispatcher(monkeypatch):
-    """The thread pool of a bound (not running) server with 4 request threads on 2 cores."""
-    monkeypatch.setattr(webservice.machine, "usable_cores", lambda: 2)
-    socket_map: dict = {}
-    server = webservice.create_server(lambda environ, start: [], "127.0.0.1", 0, 4, socket_map)
-    yield server.task_dispatcher
-    server.task_dispatcher.shutdown()
-    wasyncore.close_all(socket_map)
+    def infer(self, input):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.company.notify_all()
+            # Wait until a second run joins (or 2 s pass): overlaps become certain.
+            self.company.wait_for(lambda: self.running >= 2, timeout=2)
+        try:
+            return super().infer(input)
+        finally:
+            with self.lock:
+                self.running -= 1
 
 
-def wait_until_all_idle(dispatcher) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with dispatcher.lock:
-            if dispatcher.active_count == 0:
-                return
-        threading.Event().wait(0.001)
-    raise AssertionError("the request threads did not become idle")
+def test_about_as_many_requests_run_the_model_at_once_as_there_are_cores(
+    mock_package, monkeypatch, tmp_path
+):
+    monkeypatch.setattr("modelhubapi.machine.usable_cores", lambda: 2)
+    model = CountingModel()
+    rest_api = ModelHubRESTAPI(model, mock_package("single"))
+    rest_api.working_folder = str(tmp_path)
+    with webservice.BackgroundServer(rest_api.app, threads=8) as server:
 
+        def classify(value: int) -> int:
+            files = {"file": ("x.png", png_bytes(value))}
+            return requests.post(f"{server.url}/api/predict", files=files, timeout=30).status_code
 
-def test_requests_one_at_a_time_all_run_on_the_thread_that_finished_last(dispatcher):
-    # waitress's own pool would take the four threads in turn.
-    wait_until_all_idle(dispatcher)
-    threads = []
-    for _ in range(8):
-        task = RecordingTask()
-        dispatcher.add_task(task)
-        assert task.done.wait(timeout=10)
-        wait_until_all_idle(dispatcher)
-        threads.append(task.thread)
-    assert len(set(threads)) == 1
-
-
-def test_requests_beyond_the_cores_wait_for_a_running_thread(dispatcher, monkeypatch):
-    monkeypatch.setattr(webservice, "_PATIENCE_SECONDS", 60.0)
-    wait_until_all_idle(dispatcher)
-    release = threading.Event()
-    started = [threading.Event() for _ in range(4)]
-    tasks = [
-        RecordingTask(lambda event=event: (event.set(), release.wait(timeout=10)))
-        for event in started
-    ]
-    for task, event in zip(tasks[:2], started[:2], strict=True):
-        dispatcher.add_task(task)
-        assert event.wait(timeout=10)
-    dispatcher.add_task(tasks[2])
-    dispatcher.add_task(tasks[3])
-    # Two threads are idle, but both cores are taken: the two requests wait...
-    assert not started[2].wait(timeout=0.2) and not started[3].is_set()
-    release.set()
-    # ...and the threads that finish take them, without waking another.
-    assert all(task.done.wait(timeout=10) for task in tasks)
-    assert {tasks[2].thread, tasks[3].thread} <= {tasks[0].thread, tasks[1].thread}
-
-
-def test_a_request_that_waits_too_long_gets_a_spare_thread(dispatcher, monkeypatch):
-    monkeypatch.setattr(webservice, "_PATIENCE_SECONDS", 0.05)
-    for _ in range(2):  # the second round is served by threads that were idle
-        barrier = threading.Barrier(4)  # 4 requests that can only finish together
-        tasks = [RecordingTask(lambda barrier=barrier: barrier.wait(timeout=10)) for _ in range(4)]
-        for task in tasks:
-            dispatcher.add_task(task)
-        assert all(task.done.wait(timeout=10) for task in tasks)
-        assert len({task.thread for task in tasks}) == 4
-        wait_until_all_idle(dispatcher)
-
-
-def test_requests_queued_one_after_another_each_get_a_spare_thread_in_time(dispatcher, monkeypatch):
-    monkeypatch.setattr(webservice, "_PATIENCE_SECONDS", 0.05)
-    barrier = threading.Barrier(4)  # 4 requests that can only finish together
-    tasks = [RecordingTask(lambda: barrier.wait(timeout=10)) for _ in range(4)]
-    for task in tasks:  # apart, as clients send them: each waits on its own
-        dispatcher.add_task(task)
-        threading.Event().wait(0.01)
-    assert all(task.done.wait(timeout=10) for task in tasks)
-
-
-def test_shutdown_ends_every_request_thread(dispatcher):
-    wait_until_all_idle(dispatcher)
-    dispatcher.shutdown()
-    assert dispatcher.threads == set()
-
-
-def test_tasks_added_from_many_threads_at_once_are_all_served(dispatcher):
-    tasks = [[RecordingTask() for _ in range(250)] for _ in range(4)]
-
-    def add_all(batch):
-        for task in batch:
-            dispatcher.add_task(task)
-
-    with ThreadPoolExecutor(max_workers=4) as producers:
-        list(producers.map(add_all, tasks))
-    assert all(task.done.wait(timeout=10) for batch in tasks for task in batch)
-    wait_until_all_idle(dispatcher)
-    assert not dispatcher.queue
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            statuses = list(pool.map(classify, range(0, 240, 20)))
+    assert statuses == [200] * 12
+    assert model.most == 2
 
 
 def test_a_server_that_cannot_bind_leaves_no_thread_and_no_open_file_behind():
@@ -275,7 +202,7 @@ def _app_answering(status: str, chunks: list[bytes], length: bool):
         ("204 No Content", [], False),
     ],
 )
-def test_answers_are_whole_when_the_head_goes_with_the_first_chunk(status, chunks, length):
+def test_answers_are_whole_whatever_their_framing(status, chunks, length):
     app = _app_answering(status, chunks, length)
     with webservice.BackgroundServer(app) as server, requests.Session() as session:
         for _ in range(2):  # nothing of the first answer is left over for the second
@@ -283,21 +210,6 @@ def test_answers_are_whole_when_the_head_goes_with_the_first_chunk(status, chunk
             assert response.status_code == int(status.split()[0])
             body = b"" if status.startswith("204") else b"".join(chunks)
             assert response.content == body
-
-
-def test_the_head_and_a_whole_body_go_out_in_one_send(monkeypatch):
-    queued = []
-    write_soon = webservice.HTTPChannel.write_soon
-
-    def record(channel, data):
-        queued.append(bytes(data))
-        return write_soon(channel, data)
-
-    monkeypatch.setattr(webservice.HTTPChannel, "write_soon", record)
-    with webservice.BackgroundServer(_app_answering("200 OK", [b"{}"], True)) as server:
-        assert requests.get(f"{server.url}/").content == b"{}"
-    assert len(queued) == 1
-    assert queued[0].startswith(b"HTTP/1.1 200 OK\r\n") and queued[0].endswith(b"\r\n\r\n{}")
 
 
 def test_close_lets_a_running_request_finish_and_leaves_nothing_open():

@@ -9,11 +9,14 @@ import io
 import json
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from hostile_support import assert_fast_error, assert_prediction, encode, photo, serve_squeezenet
 from PIL import Image
-from squeezenet_support import CONTRIB_DIR, REPO_DIR, subprocess_env
+from squeezenet_support import CONTRIB_DIR, REPO_DIR, ServerProcess, subprocess_env
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning"),
@@ -126,3 +129,40 @@ def _measure(*paths: str) -> list[dict]:
         check=True,
     )
     return json.loads(run.stdout.splitlines()[-1])
+
+
+# The issue's bounds for eight such uploads at once, in the served process.
+CONCURRENT_LIMIT_MB = 1500
+IDLE_SLACK_MB = 100
+
+
+def test_eight_deep_uploads_at_once_stay_bounded_and_the_memory_comes_back(tmp_path):
+    deep = encode(Image.new("I;16", (3400, 3400), 1000), "PNG")
+    server = ServerProcess(str(tmp_path))
+    try:
+        assert requests.get(f"{server.url}/api/ready", timeout=60).status_code == 200
+        idle = _memory_mb(server, "VmRSS")
+
+        def upload(_: int) -> int:
+            files = {"file": ("deep.png", deep)}
+            return requests.post(f"{server.url}/api/predict", files=files, timeout=120).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(upload, range(8))) == [200] * 8
+        assert _memory_mb(server, "VmHWM") - idle < CONCURRENT_LIMIT_MB
+        # Given back once the server is idle (checked twice a second).
+        deadline = time.monotonic() + 10
+        while _memory_mb(server, "VmRSS") - idle >= IDLE_SLACK_MB:
+            assert time.monotonic() < deadline, _memory_mb(server, "VmRSS") - idle
+            time.sleep(0.1)
+    finally:
+        server.stop()
+
+
+def _memory_mb(server: ServerProcess, key: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of the server process, in MB."""
+    with open(f"/proc/{server.process.pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError(f"no {key}")

@@ -18,6 +18,8 @@ import pytest
 import requests
 from squeezenet_support import FRAMEWORK_DIR, ServerProcess
 
+from modelhubapi import machine, scratch
+
 # Docker sends SIGKILL this long after SIGTERM.
 DOCKER_STOP_SECONDS = 10
 # Generous for a local answer on a busy machine; the point is "at once", not "after a drain".
@@ -68,15 +70,32 @@ def _upload(server: ServerProcess, package: str, session: requests.Session | Non
     return post(f"{server.url}/api/predict", files={"file": ("a.png", image)}, timeout=30)
 
 
-def _start_held_uploads(pool, server, package, folder, count: int) -> list[Future]:
-    """`count` uploads, returned once every one is inside the model."""
+def _start_held_uploads(
+    pool, server, package, folder, count: int, working: str | None = ""
+) -> list[Future]:
+    """`count` uploads, returned once as many as take turns at the model are inside it and
+    every one has its files in `working` (the server's working folder by default; None: not
+    watched)."""
     answers = [pool.submit(_upload, server, package) for _ in range(count)]
+    running = min(count, machine.usable_cores())
+    working = server.working_folder if working == "" else working
     deadline = time.monotonic() + 30
-    while len([n for n in os.listdir(folder) if n.startswith("started-")]) < count:
+    while len([n for n in os.listdir(folder) if n.startswith("started-")]) < running or (
+        working is not None and len(_reservations(working)) < count
+    ):
         assert time.monotonic() < deadline, server.log()
         assert not any(answer.done() for answer in answers), [a.result() for a in answers]
         time.sleep(0.01)
     return answers
+
+
+def _reservations(working: str) -> list[str]:
+    """The requests with files in `working` (see `modelhubapi.scratch`)."""
+    return [
+        name
+        for name in os.listdir(working)
+        if name.startswith(scratch.PREFIX) and "-" not in name[len(scratch.PREFIX) :]
+    ]
 
 
 def test_sigterm_answers_requests_inside_refuses_new_ones_and_exits_in_time(tmp_path, held_package):
@@ -187,7 +206,7 @@ def test_a_killed_servers_own_folder_is_removed_at_the_next_start(tmp_path, held
     first = _serve(tmp_path / "first", held_package, **env)
     try:
         with ThreadPoolExecutor(1) as pool:
-            held = _start_held_uploads(pool, first, held_package, tmp_path, 1)
+            held = _start_held_uploads(pool, first, held_package, tmp_path, 1, working=None)
             folders = _owned_folders(temporary) - before
             first.process.send_signal(signal.SIGKILL)
             first.process.wait(timeout=10)

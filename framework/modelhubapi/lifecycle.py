@@ -21,6 +21,16 @@ class Draining:
         self._entered = 0  # requests that ever entered: tells a quiet moment from a busy one
         self.active = False
 
+    @property
+    def inside(self) -> int:
+        """Requests inside the app now."""
+        return self._inside
+
+    @property
+    def entered(self) -> int:
+        """Requests that ever entered the app: a change tells of activity."""
+        return self._entered
+
     def begin(self) -> None:
         """Start draining: from now on new requests are refused."""
         self.active = True

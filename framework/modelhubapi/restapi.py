@@ -1,18 +1,17 @@
 """ModelHub's REST API: the Flask app in front of one `ModelHubAPI`.
 
 The routes, their answers and the attributes `app`, `api` and `working_folder` are ModelHub's
-contract. This module owns only HTTP concerns; the Python API does the model's work:
+contract. This module owns the routes and the request's life; the Python API does the
+model's work, and two modules beside this one do the rest:
 
-- Input arrives as an upload or a URL. Each request gets its own scratch folder inside
-  `working_folder`, removed when the request ends whatever happens; nothing else in the
-  working folder is ever touched, so concurrent requests cannot clobber each other.
-- What a file is comes from its bytes (`safety.files`), URLs go through `safety.urls`, and
-  names picked by callers through `safety.names`. A multi-input `.json` may name each input by
-  URL (downloaded) or by a local path inside `sample_data/` or the data folder
-  (`MODELHUB_DATA_DIR`); any other path is refused alike, whether or not it exists.
-- Every error is JSON `{"error": ...}`: 4xx for the caller's input and for a broken package
-  (400, which ModelHub's clients expect), 500 with a generic message for a fault inside the
-  model, logged in full here and never shown to the caller.
+- `inputs`: where a prediction's input comes from (upload, raw body, URL, multi-input
+  `.json`), each request's files in its own scratch files inside `working_folder`, removed
+  when the request ends whatever happens; nothing else in the working folder is touched.
+- `httperrors`: every error as JSON `{"error": ...}`.
+
+What a file is comes from its bytes (`safety.files`), and names picked by callers go
+through `safety.names`. How many requests run the model at once, and how many slow
+downloads may run, is `concurrency`'s rule; shutting down gently is `lifecycle`'s.
 
 `working_folder` and `api` (with its `output_folder`) are read on every request, so callers
 may change them after construction, as ModelHub's tests do.
@@ -21,33 +20,26 @@ may change them after construction, as ModelHub's tests do.
 from __future__ import annotations
 
 import contextlib
-import errno
-import json
 import logging
 import os
 import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from typing import IO, Any
 from urllib.parse import quote
 
 from flask import Flask, Response, jsonify, request, send_file, send_from_directory
-from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
+from werkzeug.exceptions import NotFound, ServiceUnavailable
 
-from . import metrics, settings, uploads
+from . import metrics, settings
+from .concurrency import MODEL_FILE_DOWNLOADS, Gate, model_runs
+from .httperrors import SHUTTING_DOWN, register_error_handlers
+from .inputs import Inputs
 from .lifecycle import Draining
-from .pythonapi import (
-    ConfigError,
-    ModelError,
-    ModelHubAPI,
-    check_input_names,
-    input_names,
-    input_reference,
-    is_url,
-    package_path,
-)
-from .safety import files, names, urls
+from .pythonapi import ConfigError, ModelHubAPI, input_names
+from .safety import files, names
 from .safety.errors import InputError
 from .scratch import Scratch, scratch_files
 
@@ -57,16 +49,8 @@ access_logger = logging.getLogger("modelhubapi.access")
 ENGINE_VERSION = "1.0.0"
 OPENAPI_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openapi.json")
 _STARTED_KEY = "modelhubapi.started"
-_INTERNAL_ERROR = "Internal server error."
-_HTTP_MESSAGES = {
-    404: "Not found.",
-    405: "Method not allowed.",
-    503: "The server is shutting down; try again.",
-}
 # What a draining server still answers: a load balancer's probes.
 _PROBES = frozenset({"ready", "health"})
-# A model's own error message is shown only if it cannot leak a server path or run on.
-_MAX_DETAIL_CHARS = 200
 
 
 class ModelHubRESTAPI:
@@ -78,10 +62,13 @@ class ModelHubRESTAPI:
         self.app = Flask(__name__)
         self._ready = False
         self.draining = Draining()
+        self._inputs = Inputs()
+        self._model_file_downloads = Gate(MODEL_FILE_DOWNLOADS, "model-file downloads")
+        self._model_runs = model_runs()
         self._warm_up_lock = threading.Lock()
         self._add_routes()
         self._add_hooks()
-        self._add_error_handlers()
+        register_error_handlers(self.app)
         self._instrument()
 
     @property
@@ -123,26 +110,35 @@ class ModelHubRESTAPI:
         """GET /api/get_model_files: the whole `model/` folder as a zip.
 
         Built in an unnamed temporary file (model folders can be hundreds of MB, too much to
-        hold in memory per request), which disappears when the response is closed.
+        hold in memory per request), which disappears when the response is closed. Sent
+        in chunks by the request thread, which a client that does not read holds until
+        the connection times out: so only a few run at once (`concurrency`).
         """
         model_folder = os.path.join(self.contrib_src_dir, "model")
         if not os.path.isdir(model_folder):
             raise ConfigError("The package has no model folder.")
+        gate = self._model_file_downloads
+        gate.enter()
         # Not a `with` block: the response reads the file after this returns, then closes it.
         # In the system's temporary folder, not the working folder, which may be in memory.
         archive = tempfile.TemporaryFile()  # noqa: SIM115
         try:
             _zip_folder(model_folder, "model", archive)
+            size = archive.tell()
             archive.seek(0)
         except BaseException:
             archive.close()
+            gate.leave()
             raise
-        return send_file(
-            archive,
-            mimetype="application/zip",
-            as_attachment=True,
-            download_name=f"{self._model_name().lower()}_model.zip",
+        response = Response(
+            _file_chunks(archive), mimetype="application/zip", direct_passthrough=True
         )
+        response.content_length = size
+        name = f"{self._model_name().lower()}_model.zip"
+        response.headers.set("Content-Disposition", "attachment", filename=name)
+        response.call_on_close(archive.close)
+        response.call_on_close(gate.leave)
+        return response
 
     # -------------------------------------------------------------------------
     # Routes: files picked by name
@@ -165,11 +161,12 @@ class ModelHubRESTAPI:
     # -------------------------------------------------------------------------
 
     def predict(self) -> Response:
-        """POST /api/predict (multipart field `file`) or GET /api/predict?fileurl=URL."""
+        """POST /api/predict (multipart field `file`, or the whole body with an `image/...`
+        Content-Type) or GET /api/predict?fileurl=URL."""
         config = self.api.get_config()
         accepted = self.api.accepted_formats(config)
         with self._scratch() as scratch:
-            path = self._receive_input(scratch)
+            path = self._inputs.receive(scratch)
             mime = files.check_input_file(path, accepted)
             path = scratch.add_suffix(path, files.file_suffix(mime))
             return jsonify(self._run(path, mime, scratch, request.url_root, config))
@@ -198,7 +195,7 @@ class ModelHubRESTAPI:
         """GET /api/ready: 200 once the model has answered a warm-up prediction, else 503;
         503 again from the moment the server starts shutting down."""
         if self.draining.active:
-            response = jsonify({"status": "draining", "error": _HTTP_MESSAGES[503]})
+            response = jsonify({"status": "draining", "error": SHUTTING_DOWN})
             response.status_code = 503
             return response
         if self.warm_up():
@@ -271,14 +268,6 @@ class ModelHubRESTAPI:
         self.app.after_request(_allow_cross_origin)
         self.app.after_request(_log_access)
 
-    def _add_error_handlers(self) -> None:
-        self.app.register_error_handler(InputError, _input_error)
-        self.app.register_error_handler(ConfigError, _config_error)
-        self.app.register_error_handler(ModelError, _model_error)
-        self.app.register_error_handler(HTTPException, _http_error)
-        self.app.register_error_handler(OSError, _os_error)
-        self.app.register_error_handler(Exception, _internal_error)
-
     def _instrument(self) -> None:
         """Prometheus metrics at /metrics (see `metrics`), labelled with the model's card."""
         config = self.api.get_config()
@@ -318,20 +307,6 @@ class ModelHubRESTAPI:
         meta = self.api.get_config().get("meta")
         name = meta.get("name") if isinstance(meta, dict) else None
         return name if isinstance(name, str) and name else "model"
-
-    def _receive_input(self, scratch: Scratch) -> str:
-        """Save the request's input (upload or URL) in a scratch file; the file's path."""
-        destination = scratch.new_path("input")
-        if request.method == "POST":
-            uploads.save_file_field(request.stream, request.content_type or "", destination)
-            return destination
-        url = request.args.get("fileurl", "")
-        if not url:
-            raise InputError(
-                'Give the input as ?fileurl=<http(s) URL>, or POST it in the form field "file".'
-            )
-        urls.download(url, destination)
-        return destination
 
     def _predict_sample(self, path: str, url_root: str, numpyToFile: bool = True) -> dict:
         """Predict on a sample file (trusted: it ships with the package, so no type check)."""
@@ -373,60 +348,21 @@ class ModelHubRESTAPI:
         model_input: str | dict = path
         input_files = [path]
         if mime == "application/json" and "error" not in config and input_names(config):
-            model_input = self._fetch_inputs(path, scratch, config)
+            model_input = self._inputs.fetch_all(path, scratch, config, self.contrib_src_dir)
             input_files = [model_input[name]["fileurl"] for name in input_names(config)]
-        with metrics.inference_timer(), files.blame_corrupt_files(input_files):
+        with (
+            self._model_runs,
+            metrics.inference_timer(),
+            files.blame_corrupt_files(input_files),
+        ):
             return self.api.predict_or_raise(model_input, numpyToFile, url_root, config)
 
-    def _fetch_inputs(self, json_path: str, scratch: Scratch, config: dict) -> dict:
-        """A multi-input request with every input the config declares made a local file:
-        URLs downloaded to scratch files, local paths confined. Entries the config does
-        not declare are dropped, so a request cannot make the server fetch more than the
-        model needs."""
-        inputs = _read_json_object(json_path)
-        fetched: dict[str, Any] = {"format": inputs["format"]} if "format" in inputs else {}
-        for number, name in enumerate(check_input_names(inputs, config)):
-            reference = input_reference(name, inputs[name])
-            if is_url(reference):
-                path = self._download_input(reference, scratch, f"input-{number}")
-            else:
-                path = self._confine(reference)
-            fetched[name] = {**inputs[name], "fileurl": path}
-        return fetched
 
-    def _download_input(self, url: str, scratch: Scratch, name: str) -> str:
-        """Download one input of a multi-input request and check it is a sound file.
-
-        It is checked against its own sniffed type, not the config's per-input formats:
-        ModelHub configs spell those inconsistently (`type` or `format`, lists or strings),
-        and the model's loaders refuse what they cannot read anyway.
-        """
-        destination = scratch.new_path(name)
-        urls.download(url, destination)
-        mime = files.sniff_mime(destination)
-        if mime is None:
-            raise InputError("Incorrect file type.")
-        files.check_input_file(destination, [mime])
-        return scratch.add_suffix(destination, files.file_suffix(mime))
-
-    def _confine(self, reference: str) -> str:
-        """The real path of a local input if it lies in `sample_data/` or the data folder.
-
-        Existence is not checked (the model reports a missing file itself, as in ModelHub),
-        so the one refusal below says nothing about paths outside those folders.
-        """
-        allowed = [os.path.join(self.contrib_src_dir, "sample_data")]
-        if settings.data_dir():
-            allowed.append(settings.data_dir())
-        try:
-            path = os.path.realpath(package_path(self.contrib_src_dir, reference))
-            for folder in allowed:
-                root = os.path.realpath(folder)
-                if os.path.commonpath([root, path]) == root:
-                    return path
-        except ValueError:
-            pass
-        raise InputError("Local input files must be in sample_data/ or the data folder.")
+def _file_chunks(file: IO[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
+    """The rest of `file`, a chunk at a time (not `wsgi.file_wrapper`: waitress would take the
+    file and end the request at once, and the gate would not see the send)."""
+    while chunk := file.read(size):
+        yield chunk
 
 
 def _zip_folder(folder: str, archive_root: str, target: IO[bytes]) -> None:
@@ -451,99 +387,6 @@ def _send_named(folder: str, name: str, mimetype: str | None = None) -> Response
     """A file picked by a caller-given name: only a plain name directly in `folder`."""
     path = names.resolve_name(folder, name)
     return send_file(path, mimetype=mimetype, max_age=0)
-
-
-def _read_json_object(path: str) -> dict:
-    """A multi-input request: a JSON object with one entry per input."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            content = json.load(handle)
-    except (OSError, ValueError):
-        content = None
-    if not isinstance(content, dict):
-        raise InputError("A multi-input request must be a JSON object with one entry per input.")
-    return content
-
-
-def _presentable(text: str) -> str | None:
-    """`text` if it can be shown to a caller: short, one line, no path separators."""
-    if not text or len(text) > _MAX_DETAIL_CHARS or "/" in text or "\\" in text:
-        return None
-    return text if text.isprintable() else None
-
-
-def _error(message: str, status: int) -> Response:
-    response = jsonify({"error": message})
-    response.status_code = status
-    return response
-
-
-def _input_error(error: InputError) -> Response:
-    return _error(error.message, error.status)
-
-
-def _config_error(error: ConfigError) -> Response:
-    # A broken package is a server-side problem, but ModelHub answers it with 400 and its
-    # clients and tests expect that.
-    logger.error("The model package is broken: %s", error)
-    return _error(str(error), 400)
-
-
-def _model_error(error: ModelError) -> Response:
-    """What the model raised, as an answer.
-
-    - NotImplementedError: 400 naming it, as ModelHub answers a model (or a loader) that does
-      not implement what the request needs; its clients look for that name.
-    - OSError / ValueError: the model could not read or accept this input (ModelHub's
-      loaders raise IOError for both), a 400 with its message if that is presentable.
-    - Anything else is a fault inside the model: 500, generic, logged in full.
-    """
-    cause = error.__cause__
-    if isinstance(cause, NotImplementedError):
-        logger.warning("The model does not implement this request: %r", cause)
-        return _error("NotImplementedError: the model does not support this request.", 400)
-    if isinstance(cause, OSError | ValueError):
-        logger.info("The model refused the input: %r", cause)
-        detail = _presentable(str(cause))
-        message = "The model could not process this input"
-        return _error(f"{message}: {detail}" if detail else f"{message}.", 400)
-    logger.error("Fault inside the model", exc_info=cause or error)
-    return _error(_INTERNAL_ERROR, 500)
-
-
-def _http_error(error: HTTPException) -> Response:
-    """Flask's own errors (unknown route, wrong method, body too large) as JSON, keeping
-    their status and headers (e.g. `Allow`)."""
-    status = error.code or 500
-    message = _HTTP_MESSAGES.get(status, f"{error.name}.")
-    if status == 413:
-        message = too_large_message()
-    response = _error(message, status)
-    for name, value in error.get_headers():
-        if name.lower() != "content-type":
-            response.headers[name] = value
-    return response
-
-
-def too_large_message() -> str:
-    """The answer to a body over the upload limit (from Flask or from waitress)."""
-    return f"The request is too large: the limit is {settings.max_upload_bytes() // 2**20} MB."
-
-
-def _os_error(error: OSError) -> Response:
-    """The engine's own file operations failing: no room left for a request's files is
-    temporary (503, try again); anything else is a fault (500)."""
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        logger.error("No room for a request's files: %s", error)
-        response = _error("The server has no room for this request's files now; try again.", 503)
-        response.headers["Retry-After"] = "10"
-        return response
-    return _internal_error(error)
-
-
-def _internal_error(error: Exception) -> Response:
-    logger.error("Unhandled error", exc_info=error)
-    return _error(_INTERNAL_ERROR, 500)
 
 
 def _start_request() -> None:

@@ -104,7 +104,8 @@ def remove_abandoned(folder: str) -> list[str]:
     }
     abandoned = {name for name in reservations if _is_abandoned(os.path.join(folder, name))}
     removed = []
-    for name in sorted(names, key=len, reverse=True):  # each reservation after its files
+    requests = [name for name in names if name.startswith(PREFIX)]
+    for name in sorted(requests, key=len, reverse=True):  # each reservation after its files
         owner = name if name in reservations else name[: name.find("-", len(PREFIX))]
         if owner in abandoned or (owner not in reservations and _is_old(folder, name)):
             with contextlib.suppress(FileNotFoundError):

@@ -22,6 +22,9 @@ Variables (default, meaning):
 - MODELHUB_MAX_IMAGE_MB (320): most memory one image's pixels may take while decoded and
   pre-processed, in MiB, estimated from its header (see `safety.files`).
 - MODELHUB_URL_TIMEOUT (10): seconds allowed for one URL download, in all.
+- MODELHUB_URL_DOWNLOADS (2): URL downloads that may run at once; more are refused (503).
+- MODELHUB_MAX_CONNECTIONS (1000): open connections the web service holds; idle ones are
+  closed after 30 s.
 - MODELHUB_ALLOW_PRIVATE_URLS (0): 1 lets URLs reach private and loopback hosts.
 - MODELHUB_MIRROR (none): folders, separated by os.pathsep, searched for external files.
 - MODELHUB_VARIANT (fp32): which model file a contributor package loads.
@@ -147,6 +150,14 @@ def max_image_bytes() -> int:
 
 def url_timeout() -> float:
     return float(_env_int("MODELHUB_URL_TIMEOUT", 10))
+
+
+def url_downloads() -> int:
+    return _env_int("MODELHUB_URL_DOWNLOADS", 2)
+
+
+def max_connections() -> int:
+    return _env_int("MODELHUB_MAX_CONNECTIONS", 1000)
 
 
 def allow_private_urls() -> bool:

@@ -50,6 +50,14 @@ _PADDING = b" \t\f\v"  # horizontal white space, as Werkzeug reads it
 _BLANK_LINES = (b"\r\n\r\n", b"\n\n")
 
 
+def save_body(stream: IO[bytes], destination: str) -> None:
+    """Write a whole request body (an input sent as itself, not in a form) to `destination`.
+    The caller's stream applies the size limit; an empty body is refused by the file rule."""
+    with open(destination, "wb") as target:
+        while chunk := stream.read(_CHUNK_BYTES):
+            target.write(chunk)
+
+
 class _Malformed(Exception):
     """The body breaks the multipart grammar."""
 

@@ -4,8 +4,8 @@ Why waitress: the model is loaded once and shared by request threads (ONNX Runti
 the GIL while it computes, so threads use both cores), nothing forks, and waitress reads a
 request's whole body before a thread takes it, so slow clients cannot tie up the threads
 that run the model. It binds `settings.host()`:`settings.port()` with
-`settings.server_threads()` threads, of which about as many as there are cores run requests
-at once (`_CoreSizedDispatcher`); the rest stand by for requests held up behind slow ones.
+`settings.server_threads()` threads; the app lets about as many of them run the model at once
+as there are cores (`concurrency`), the rest stand by for requests held up behind slow ones.
 
 waitress answers a few requests itself before the app runs: a body over the upload limit
 (refused from its Content-Length, before the body is read; the limit is read from `settings`
@@ -19,34 +19,36 @@ thread for tests and benchmarks.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
 import os
 import signal
+import socket
 import threading
 import time
-from collections import deque
 from typing import Any
 
 import waitress
-from waitress import wasyncore
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
-from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
+from waitress.task import ErrorTask
 
-from . import machine, settings
+from . import memory, settings
+from .concurrency import CHANNEL_TIMEOUT, CLEANUP_INTERVAL
+from .httperrors import too_large_message
 from .lifecycle import Draining
-from .restapi import ModelHubRESTAPI, log_access, too_large_message
+from .restapi import ModelHubRESTAPI, log_access
 
 logger = logging.getLogger(__name__)
-# How long a request that has arrived whole may wait for a core before a spare thread takes it.
-_PATIENCE_SECONDS = 0.1
 # The most bytes one read of a connection takes (waitress reads 8 KiB).
 _RECV_BYTES = 64 * 1024
 # How long SIGTERM waits for the requests already received (`docker stop` waits 10 s).
 _DRAIN_SECONDS = 6.0
+# How long a refused body is read and thrown away before the connection is closed.
+_LINGER_SECONDS = 10.0
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -74,6 +76,7 @@ def start(model: Any, contrib_src_dir: str, startNetron: bool = False) -> None:
     gc.freeze()
     logger.info("Serving %s with %d threads", contrib_src_dir, settings.server_threads())
     server.print_listen("Serving on http://{}:{}")
+    memory.give_back_when_idle(rest_api.draining)
     _stop_gently_on_sigterm(rest_api.draining)
     try:
         server.run()
@@ -127,41 +130,59 @@ def create_server(
 ) -> Any:
     """A waitress server for the WSGI `app`, bound but not yet running (call `run()`).
 
-    Defaults come from `settings`. Bodies larger than the upload limit are refused by
+    Defaults come from `settings`. The sockets are bound here first, so a busy port fails
+    before waitress starts any thread. Bodies larger than the upload limit are refused by
     waitress from their Content-Length before they are read (see `_UploadLimitedParser`).
-    About as many requests run at once as there are cores (see `_CoreSizedDispatcher`).
+    How many requests run the model at once is the app's concern (`concurrency`).
     """
-    threads = threads if threads is not None else settings.server_threads()
-    socket_map = socket_map if socket_map is not None else {}
-    dispatcher = _CoreSizedDispatcher(machine.usable_cores())
-    dispatcher.set_thread_count(threads)
+    options = {
+        "threads": threads if threads is not None else settings.server_threads(),
+        # Read now so that a malformed MODELHUB_MAX_UPLOAD_MB fails at start; each request
+        # then applies the value current at its arrival (`_UploadLimitedParser`).
+        "max_request_body_size": settings.max_upload_bytes() + 1,
+        "ident": "modelhub",
+        # Slow and idle clients cost a socket, not a thread (see `concurrency`).
+        "connection_limit": settings.max_connections(),
+        "channel_timeout": CHANNEL_TIMEOUT,
+        "cleanup_interval": CLEANUP_INTERVAL,
+        # A photo arrives in one read instead of one per 8 KiB, each a turn of the I/O
+        # loop: measured, 10 % less of waitress's time per request (0.270 -> 0.244 ms).
+        "recv_bytes": _RECV_BYTES,
+    }
+    sockets = _bind(
+        host if host is not None else settings.host(),
+        port if port is not None else settings.port(),
+    )
     try:
-        server = waitress.create_server(
-            app,
-            # waitress calls this parameter a test shim; it is the one way to give a server a
-            # thread pool of one's own, and waitress is pinned in requirements.txt.
-            _dispatcher=dispatcher,
-            map=socket_map,
-            host=host if host is not None else settings.host(),
-            port=port if port is not None else settings.port(),
-            threads=threads,
-            # Read now so that a malformed MODELHUB_MAX_UPLOAD_MB fails at start; each request
-            # then applies the value current at its arrival (`_UploadLimitedParser`).
-            max_request_body_size=settings.max_upload_bytes() + 1,
-            ident="modelhub",
-            # A photo arrives in one read instead of one per 8 KiB, each a turn of the I/O
-            # loop: measured, 10 % less of waitress's time per request (0.270 -> 0.244 ms).
-            recv_bytes=_RECV_BYTES,
-        )
+        server = waitress.create_server(app, map=socket_map, sockets=sockets, **options)
     except BaseException:
-        # A busy port or a bad setting must leave no threads and no open files behind (the
-        # wake-up pipe and the socket are in the map by then).
-        dispatcher.shutdown()
-        wasyncore.close_all(socket_map)
+        for sock in sockets:
+            sock.close()
         raise
     for listener in _listeners(server):
         listener.channel_class = _Channel
     return server
+
+
+def _bind(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to every address `host` resolves to (one for port 0, a free port), not
+    yet listening; OSError (closing those made) if one cannot be bound."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    addresses = list(dict.fromkeys((info[0], info[4]) for info in infos))
+    sockets: list[socket.socket] = []
+    try:
+        for family, address in addresses[: 1 if port == 0 else None]:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
 
 
 class BackgroundServer:
@@ -208,109 +229,6 @@ class BackgroundServer:
         self.close()
 
 
-class _CoreSizedDispatcher(ThreadedTaskDispatcher):
-    """waitress's thread pool, running about as many requests at once as there are cores.
-
-    A request waits in the queue (already read whole) while `cores` requests are running, and
-    the next thread to finish takes it at once, warm, without sleeping. Only a request that
-    has waited `_PATIENCE_SECONDS` (say, behind slow URL downloads, which hold a thread but
-    not a core) gets one of the spare threads. And an idle thread is woken most recent
-    first, not (as waitress does) the one that has waited longest and whose caches are
-    coldest.
-
-    Measured with 8 threads on 2 cores, side by side with waitress's pool: 4 clients got 6 %
-    more images/s, each image costing 0.76 ms less CPU (no thread woken and put back to sleep
-    per request), as many as a pool of 2 threads; one client 0.14 ms less per request.
-    """
-
-    def __init__(self, cores: int) -> None:
-        super().__init__()
-        self.cores = cores
-        self._running = 0  # threads inside task.service()
-        self._queued_at: deque[float] = deque()  # when each task in self.queue was queued
-        self._idle: list[threading.Condition] = []  # one per idle thread, most recent last
-        self._timing = 0  # idle threads waiting out the oldest queued task's patience
-
-    def handler_thread(self, thread_no: int) -> None:
-        wake_up = threading.Condition(self.lock)
-        while True:
-            with self.lock:
-                while not self._may_start() and self.stop_count == 0:
-                    self._wait_idle(wake_up)
-                if self.stop_count > 0:
-                    self.active_count -= 1
-                    self.stop_count -= 1
-                    self.threads.discard(thread_no)
-                    self.thread_exit_cv.notify()
-                    return
-                task = self.queue.popleft()
-                self._queued_at.popleft()
-                self._running += 1
-                if self.queue and self._idle and not self._timing:
-                    # The tasks behind this one need an idle thread timing their patience.
-                    self._idle.pop().notify()
-            try:
-                task.service()
-            except BaseException:
-                self.logger.exception("Exception when servicing %r", task)
-            finally:
-                with self.lock:
-                    self._running -= 1
-
-    def add_task(self, task: Any) -> None:
-        with self.lock:
-            self.queue.append(task)
-            self._queued_at.append(time.monotonic())
-            if self._idle:  # it starts the task, or waits until the task has waited too long
-                self._idle.pop().notify()
-            else:  # every thread is busy (waitress logs this too)
-                self.queue_logger.warning("Task queue depth is %d", len(self.queue))
-
-    def is_idle(self) -> bool:
-        """No task waiting or running."""
-        with self.lock:
-            return not self.queue and self._running == 0
-
-    def set_thread_count(self, count: int) -> None:
-        super().set_thread_count(count)
-        with self.lock:
-            if self.stop_count > 0:
-                for wake_up in self._idle:
-                    wake_up.notify()
-                self._idle.clear()
-
-    def shutdown(self, cancel_pending: bool = True, timeout: float = 5) -> bool:
-        cancelled = super().shutdown(cancel_pending, timeout)
-        with self.lock:
-            while len(self._queued_at) > len(self.queue):  # the times of cancelled tasks
-                self._queued_at.popleft()
-        return cancelled
-
-    def _wait_idle(self, wake_up: threading.Condition) -> None:
-        """Wait (holding the lock) until woken, or until the oldest queued task may take a
-        spare thread."""
-        patience_left = self._patience_left()
-        timing = patience_left is not None
-        self.active_count -= 1
-        self._idle.append(wake_up)
-        self._timing += timing
-        wake_up.wait(patience_left)
-        self._timing -= timing
-        if wake_up in self._idle:  # timed out rather than woken
-            self._idle.remove(wake_up)
-        self.active_count += 1
-
-    def _may_start(self) -> bool:
-        """A task is queued, and a core is free or the oldest task has waited long enough."""
-        return bool(self.queue) and (self._running < self.cores or self._patience_left() == 0)
-
-    def _patience_left(self) -> float | None:
-        """Seconds until the oldest queued task may take a spare thread; None if none queued."""
-        if not self.queue:
-            return None
-        return max(0.0, _PATIENCE_SECONDS - (time.monotonic() - self._queued_at[0]))
-
-
 class _JSONErrorTask(ErrorTask):
     """waitress's own error answers, as JSON `{"error": ...}` with open CORS."""
 
@@ -323,6 +241,8 @@ class _JSONErrorTask(ErrorTask):
             [("Content-Type", "application/json"), ("Access-Control-Allow-Origin", "*")]
         )
         self.set_close_on_finish()
+        # A client may be sending the refused body still, and read only once it is sent.
+        self.channel.linger = error.code == 413
         self.content_length = len(body)
         self.write(body)
         # A request line waitress could not parse leaves no `command` or `path` behind.
@@ -350,45 +270,48 @@ class _UploadLimitedParser(HTTPRequestParser):
     def __init__(self, adjustments: Any) -> None:
         super().__init__(_RequestAdjustments(adjustments, settings.max_upload_bytes() + 1))
 
-
-class _OneSendTask(WSGITask):
-    """waitress's WSGI task, sending a response's head together with its first body chunk.
-
-    waitress sends the head, then each chunk, with a send of its own: an answer the app gives
-    in one piece (every JSON answer) took two sends, and the client woke twice. Measured
-    with a minimal app, interleaved: 0.395 -> 0.365 ms per request.
-    """
-
-    channel: _Channel
-
-    def write(self, data: bytes) -> None:
-        if self.wrote_header or not self.complete or not data:
-            super().write(data)
-            return
-        # waitress's own write, with the head held back until the chunk is queued.
-        self.channel.held_head = self.build_response_header()
-        self.wrote_header = True
-        try:
-            super().write(data)
-        finally:
-            head, self.channel.held_head = self.channel.held_head, b""
-            if head:  # no body went out (a 204, a 304, an empty chunk): the head goes alone
-                self.channel.write_soon(head)
+    def parse_header(self, header_plus: bytes) -> None:
+        """A request with both Transfer-Encoding and Content-Length is read as chunked and
+        answered, then its connection is closed (RFC 9112 6.3): the length may have been
+        meant to carry a second, smuggled request, which is never answered."""
+        super().parse_header(header_plus)
+        if self.chunked and "CONTENT_LENGTH" in self.headers:
+            self.headers["CONNECTION"] = "close"  # what waitress reads when it answers
 
 
 class _Channel(HTTPChannel):
-    """waitress's connection, with this server's parser (the upload limit read per request),
-    its JSON error answers and its one-send WSGI task."""
+    """waitress's connection, with this server's parser (the upload limit read per request)
+    and its JSON error answers."""
 
     error_task_class = _JSONErrorTask
     parser_class = _UploadLimitedParser
-    task_class = _OneSendTask
-    held_head = b""  # set by _OneSendTask while the first chunk of a response is queued
+    linger = False  # set by a refusal whose body the client may still be sending
+    _linger_deadline: float | None = None  # lingering until then, once the answer is sent
 
-    def write_soon(self, data: bytes) -> int:
-        if self.held_head and data:
-            data, self.held_head = self.held_head + data, b""
-        return super().write_soon(data)
+    def handle_close(self) -> None:
+        """Close, or first linger: after a 413 the answer is sent, the sending side shut
+        (the client reads the answer and an end), and what the client still sends is read
+        and thrown away for up to `_LINGER_SECONDS`, as nginx does. Closing at once would
+        make the kernel answer the unread bytes with a reset, and a client that sends the
+        whole body before reading (Python's urllib) would see that instead of the 413."""
+        if self.linger and self._linger_deadline is None and self.connected:
+            self._linger_deadline = time.monotonic() + _LINGER_SECONDS
+            self.will_close = False
+            with contextlib.suppress(OSError):
+                self.socket.shutdown(socket.SHUT_WR)
+            return
+        super().handle_close()
+
+    def readable(self) -> bool:
+        return self._linger_deadline is not None or super().readable()
+
+    def received(self, data: bytes) -> bool:
+        if self._linger_deadline is None:
+            return super().received(data)
+        if time.monotonic() > self._linger_deadline:
+            self.handle_close()
+            return False
+        return True  # thrown away
 
     def send_continue(self) -> None:
         """`Expect: 100-continue` on a request already refused from its headers (a

@@ -1,0 +1,70 @@
+"""The server's concurrency policy, in one place.
+
+waitress reads every request whole before a thread takes it, and holds up to
+`settings.max_connections()` connections (idle ones closed after `CHANNEL_TIMEOUT`
+seconds), so slow or idle clients cost a socket, not a thread. What can still hold a
+request thread for long is bounded here, by refusing the excess at once (503 with
+`Retry-After`) rather than queueing it behind the threads that uploads need:
+
+- URL downloads (`?fileurl=` and multi-input URLs): each may take `settings.url_timeout()`
+  seconds on a slow remote; at most `settings.url_downloads()` run at once.
+- Model-file downloads (`/api/get_model_files`, megabytes): a client that does not read
+  holds its thread until the connection times out; at most `MODEL_FILE_DOWNLOADS` at once.
+
+And about as many requests run the model (decode, pre-process, infer) at once as there are
+cores (`model_runs`): more only take turns on the same cores, each finishing later. The
+others wait for a turn in their threads, which the server has more of
+(`settings.server_threads()`) for requests that wait on something else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+from . import machine
+from .safety.errors import InputError
+
+# Seconds a connection may stay silent (no byte read or sent) before waitress closes it.
+CHANNEL_TIMEOUT = 30
+# How often waitress looks for such connections.
+CLEANUP_INTERVAL = 5
+MODEL_FILE_DOWNLOADS = 2
+
+
+class Busy(InputError):
+    """Every slot of a `Gate` is taken: try again shortly (503, `Retry-After`)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"Too many {what} are running; try again shortly.", 503)
+
+
+class Gate:
+    """At most `slots` holders at once; one more is refused (`Busy`), never queued."""
+
+    def __init__(self, slots: int, what: str) -> None:
+        self._slots = threading.BoundedSemaphore(slots)
+        self._what = what
+
+    def enter(self) -> None:
+        """Take a slot or raise `Busy`; pair with `leave`."""
+        if not self._slots.acquire(blocking=False):
+            raise Busy(self._what)
+
+    def leave(self) -> None:
+        self._slots.release()
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """A slot for the `with` block."""
+        self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
+
+
+def model_runs() -> threading.BoundedSemaphore:
+    """The turns at the model: one per usable core (a container's CPU limit counts)."""
+    return threading.BoundedSemaphore(machine.usable_cores())
