@@ -19,8 +19,8 @@ Variables (default, meaning):
   that multi-input JSON may name local files in.
 - MODELHUB_MAX_UPLOAD_MB (32): largest upload or download, in MiB.
 - MODELHUB_MAX_PIXELS (40000000): largest image, in pixels, read from its header.
-- MODELHUB_MAX_IMAGE_MB (320): most memory one image's pixels may take while decoded and
-  pre-processed, in MiB, estimated from its header (see `safety.files`).
+- MODELHUB_MAX_IMAGE_MB (320): most memory one image's decoded pixels may take, in MiB,
+  estimated from its header (see `safety.files`).
 - MODELHUB_URL_TIMEOUT (10): seconds allowed for one URL download, in all.
 - MODELHUB_URL_DOWNLOADS (2): URL downloads that may run at once; more are refused (503).
 - MODELHUB_MAX_CONNECTIONS (1000): open connections the web service holds; idle ones are

@@ -45,9 +45,6 @@ _NIFTI_HEADER_BYTES = 348
 _NIFTI_SIZES = {b"\x5c\x01\x00\x00": "<", b"\x00\x00\x01\x5c": ">"}  # sizeof_hdr -> byte order
 _NIFTI_MAGICS = (b"n+1\x00", b"ni1\x00")
 _BMP_INFO_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
-# Pre-processing commonly rescales samples deeper than 8 bits in float64: measured through
-# SqueezeNet's, about three float64 copies of each such sample are alive at once.
-_WIDE_SAMPLE_WORKING_BYTES = 24
 # Progressive JPEGs from encoders have about 10 scans; libjpeg's own tools allow 100s.
 _MAX_JPEG_SCANS = 100
 _START_OF_SCAN = b"\xff\xda"
@@ -262,15 +259,12 @@ def _check_raster_header(path: str, pillow_format: str) -> None:
 
 
 def _check_memory(image: Image.Image) -> None:
-    """Refuse an image whose pixels would take more than settings.max_image_bytes() while
-    decoded and pre-processed, estimated from its header: pixels x samples x bytes per
-    sample, and for samples deeper than 8 bits `_WIDE_SAMPLE_WORKING_BYTES` more each (a
-    75 KB 16-bit PNG of 40 MP would otherwise cost about 1 GB)."""
+    """Refuse an image whose decoded pixels would take more than settings.max_image_bytes(),
+    from its header: pixels x samples x bytes per sample. What a package's pre-processing
+    needs beyond that is the package's to keep small (SqueezeNet's rescales samples deeper
+    than 8 bits a block of rows at a time); lower MODELHUB_MAX_IMAGE_MB for one that is not."""
     mode = ImageMode.getmode(image.mode)
-    sample_bytes = np.dtype(mode.typestr).itemsize
-    if sample_bytes > 1:
-        sample_bytes += _WIDE_SAMPLE_WORKING_BYTES
-    cost = math.prod(image.size) * len(mode.bands) * sample_bytes
+    cost = math.prod(image.size) * len(mode.bands) * np.dtype(mode.typestr).itemsize
     if cost > settings.max_image_bytes():
         limit = settings.max_image_bytes() // 2**20
         raise InputError(
