@@ -100,3 +100,12 @@ def test_an_installed_wheel_runs_from_anywhere(wheel, tmp_path):
     assert version == VERSION
     assert {"LICENSE", "NOTICE"} <= set(json.loads(licences))
     assert has_ui == "True"
+
+
+def test_metrics_name_the_installed_engine_version(rest_client):
+    from importlib import metadata
+
+    from mockmodels.single.inference import Model
+
+    scrape = rest_client(Model()).client.get("/metrics").get_data(as_text=True)
+    assert f'engine_version="{metadata.version("modelhub-engine")}"' in scrape

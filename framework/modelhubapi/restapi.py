@@ -35,6 +35,7 @@ from werkzeug.exceptions import NotFound, ServiceUnavailable
 
 from . import metrics, settings
 from .concurrency import MODEL_FILE_DOWNLOADS, Gate, model_runs
+from .distribution import engine_version
 from .httperrors import SHUTTING_DOWN, register_error_handlers
 from .inputs import Inputs
 from .lifecycle import Draining
@@ -46,7 +47,6 @@ from .scratch import Scratch, scratch_files
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("modelhubapi.access")
 
-ENGINE_VERSION = "1.0.0"
 OPENAPI_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openapi.json")
 _STARTED_KEY = "modelhubapi.started"
 # What a draining server still answers: a load balancer's probes.
@@ -276,7 +276,7 @@ class ModelHubRESTAPI:
             self.app,
             model_id=str(config.get("id", "unknown")),
             model_name=str(meta.get("name", "unknown")) if isinstance(meta, dict) else "unknown",
-            engine_version=ENGINE_VERSION,
+            engine_version=engine_version(),
         )
 
     # -------------------------------------------------------------------------
