@@ -24,8 +24,8 @@ INGRESS_EXAMPLE = os.path.join(KUBERNETES_DIR, "ingress-example.yaml")
 # The oldest release with the preStop `sleep` action generally available.
 KUBERNETES_VERSION = "1.34.0"
 IMAGE = "squeezenet-modelhub-serve"
-# What the server does on SIGTERM (README, Docker): answers what it has received for up to 8 s.
-DRAIN_SECONDS = 8
+# What the server does on SIGTERM (webservice.py, README): finishes its requests within 6 s.
+DRAIN_SECONDS = 6
 # Peak resident memory of one server under load, measured by `python -m deploy.capacity`.
 PEAK_RSS_MIB = 212
 MEMORY_BACKED = ("/working", "/output")
