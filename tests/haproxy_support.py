@@ -18,6 +18,7 @@ import subprocess
 import time
 
 import pytest
+from squeezenet_support import stop_process
 
 # Checks every 200 ms; one failure takes a replica out, two successes bring it back.
 CONFIG = """\
@@ -127,9 +128,4 @@ class HAProxy:
         self.wait_for(lambda states: states.get(replica) == status, f"{replica} {status}", seconds)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout=10)
