@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from modelhubapi import externalfiles, metrics, settings, webservice
+from modelhubapi import atomicfiles, externalfiles, metrics, settings, webservice
 from modelhubapi.distribution import engine_version
 from modelhubapi.pythonapi import ConfigError, ModelHubAPI, describe_error
 from modelhubapi.safety import files
@@ -274,7 +274,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     summary = {"directory": folder, **evaluate(_api(contrib_dir), files, synsets, labels)}
     print(_table(summary))
     if output:
-        externalfiles.write_atomically(output, (json.dumps(summary, indent=2) + "\n").encode())
+        atomicfiles.write_atomically(output, (json.dumps(summary, indent=2) + "\n").encode())
         print(f"wrote {output}")
     return 0
 

@@ -11,7 +11,7 @@ rewritten, so a second run changes nothing); otherwise the file is taken from a 
 (`MODELHUB_MIRROR`, searched recursively by file name: offline set-ups and CI) or downloaded
 (http/https only, socket timeout, size cap). Bytes are hashed while they are written to a
 temporary file beside the destination, which replaces the destination only when the hash
-matches (fsync, then os.replace): a wrong checksum or a broken download leaves nothing
+matches (`atomicfiles`, durably): a wrong checksum or a broken download leaves nothing
 half-written and names the file in the error.
 
 Convention: when the package ships `build.py` next to `inference.py`, its `main()` runs after
@@ -31,7 +31,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -42,6 +41,8 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from modelhubapi import settings
+from modelhubapi.atomicfiles import atomic_output
+from modelhubapi.atomicfiles import write_atomically as write_atomically  # for build hooks
 
 # Generous: ModelHub models reach a few hundred MB. It bounds a server that streams forever.
 MAX_DOWNLOAD_BYTES = 4 * 1024**3
@@ -122,40 +123,6 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def atomic_output(dest: str) -> Iterator[BinaryIO]:
-    """A temporary file beside `dest` that replaces it only if the block finishes cleanly.
-
-    Same folder, so os.replace is an atomic rename; fsync before it so a crash cannot leave
-    a complete-looking but empty file; the folder is fsynced after so the rename persists.
-    """
-    folder = os.path.dirname(dest)
-    os.makedirs(folder, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it 0600; a service user must read it
-        os.replace(temporary, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    directory = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def write_atomically(dest: str, data: bytes) -> None:
-    """Replace `dest` with `data` atomically (for build hooks writing derived files)."""
-    with atomic_output(dest) as handle:
-        handle.write(data)
-
-
 class _ChecksumMismatch(Exception):
     def __init__(self, actual: str):
         super().__init__(f"SHA-256 {actual}")
@@ -174,7 +141,7 @@ class _HashingWriter:
 
 @contextlib.contextmanager
 def _verified_output(file: ExternalFile) -> Iterator[_HashingWriter]:
-    with atomic_output(file.dest) as handle:
+    with atomic_output(file.dest, durable=True) as handle:
         writer = _HashingWriter(handle)
         yield writer
         actual = writer.digest.hexdigest()

@@ -24,18 +24,15 @@ from __future__ import annotations
 import http.client
 import io
 import ipaddress
-import os
 import socket
 import ssl
 import string
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
 
-from .. import settings
+from .. import atomicfiles, settings
 from .errors import InputError
 
 MAX_REDIRECTS = 3
@@ -307,24 +304,16 @@ class _DeadlineStream(io.RawIOBase):
 
 
 def _save_body(response: http.client.HTTPResponse, destination: str) -> None:
-    """Stream the body under the size cap to a temporary file beside `destination`,
-    then rename it into place; on any failure the temporary file is removed."""
+    """Stream the body under the size cap into `destination`, which appears only when the
+    whole body arrived (`atomicfiles`)."""
     limit = settings.max_upload_bytes()
     if response.length is not None and response.length > limit:
         raise _too_large(limit)
-    folder = os.path.dirname(os.path.abspath(destination))
-    handle, partial = tempfile.mkstemp(dir=folder, prefix=".download-", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            _copy_capped(response, file, limit)
-        os.replace(partial, destination)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(partial)
-        raise
+    with atomicfiles.atomic_output(destination) as file:
+        _copy_capped(response, file, limit)
 
 
-def _copy_capped(response: http.client.HTTPResponse, file: io.BufferedWriter, limit: int) -> None:
+def _copy_capped(response: http.client.HTTPResponse, file: BinaryIO, limit: int) -> None:
     """Copy the body chunk by chunk (one socket read each), refusing past `limit` bytes."""
     received = 0
     while chunk := response.read1(_CHUNK_BYTES):
