@@ -205,16 +205,35 @@ def test_http_errors_and_redirects_to_other_schemes_are_refused(package, server)
     routes["/labels.json"] = (302, {"Location": "ftp://127.0.0.1/labels.json"}, b"")
     routes["/weights.bin"] = (503, {}, b"down")
     root = package([entry("labels.json", url)])
-    with pytest.raises(InitError, match="redirect to a non-http"):
+    with pytest.raises(InitError, match="Only http and https URLs are allowed"):
         init(root, [])
     root = package([entry("weights.bin", url)])
-    with pytest.raises(InitError, match="HTTP 503"):
+    with pytest.raises(InitError, match="HTTP status 503"):
+        init(root, [])
+
+
+def test_init_reaches_private_hosts_through_the_api_redirect_rule(
+    package, server, private_refused
+):
+    """init.json is trusted configuration: its loopback URLs are fetched even where callers'
+    URLs may not reach private hosts; redirects are followed as for callers, at most 3."""
+    routes, url = server
+    routes["/weights.bin"] = (302, {"Location": "/hop1"}, b"")
+    routes["/hop1"] = (302, {"Location": "/hop2"}, b"")
+    routes["/hop2"] = (200, {}, CONTENT["weights.bin"])
+    root = package([entry("weights.bin", url)])
+    (outcome,) = init(root, [])
+    assert outcome.source == "download"
+    routes["/hop2"] = (302, {"Location": "/hop3"}, b"")
+    routes["/hop3"] = (302, {"Location": "/hop4"}, b"")
+    (root / "contrib_src" / "model" / "weights.bin").unlink()
+    with pytest.raises(InitError, match="Too many redirects"):
         init(root, [])
 
 
 def test_only_http_urls_are_fetched(package):
     root = package([{**entry("labels.json", "x"), "src_url": "file:///etc/hostname"}])
-    with pytest.raises(InitError, match="only http and https URLs are allowed"):
+    with pytest.raises(InitError, match="Only http and https URLs are allowed"):
         init(root, [])
 
 
@@ -223,7 +242,7 @@ def test_downloads_are_capped(package, server, monkeypatch):
     routes["/weights.bin"] = (200, {}, CONTENT["weights.bin"])
     monkeypatch.setattr(externalfiles, "MAX_DOWNLOAD_BYTES", 100)
     root = package([entry("weights.bin", url)])
-    with pytest.raises(InitError, match="more than the 100 cap"):
+    with pytest.raises(InitError, match="more than the 100-byte cap"):
         init(root, [])
     assert tree(root / "contrib_src") == {}
 

@@ -9,10 +9,10 @@ does not start.
 For each file: a destination that already has the right SHA-256 is left alone (not even
 rewritten, so a second run changes nothing); otherwise the file is taken from a mirror folder
 (`MODELHUB_MIRROR`, searched recursively by file name: offline set-ups and CI) or downloaded
-(http/https only, socket timeout, size cap). Bytes are hashed while they are written to a
-temporary file beside the destination, which replaces the destination only when the hash
-matches (`atomicfiles`, durably): a wrong checksum or a broken download leaves nothing
-half-written and names the file in the error.
+(the engine's HTTP client, `safety.urls`: http/https only, a timeout on every wait, size
+cap). Bytes are hashed while they are written to a temporary file beside the destination,
+which replaces the destination only when the hash matches (`atomicfiles`, durably): a wrong
+checksum or a broken download leaves nothing half-written and names the file in the error.
 
 Convention: when the package ships `build.py` next to `inference.py`, its `main()` runs after
 the files are in place, to derive model files from the fetched ones (e.g. an ONNX model from
@@ -31,9 +31,7 @@ import os
 import re
 import shutil
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -43,6 +41,8 @@ from tqdm import tqdm
 from modelhubapi import settings
 from modelhubapi.atomicfiles import atomic_output
 from modelhubapi.atomicfiles import write_atomically as write_atomically  # for build hooks
+from modelhubapi.safety import urls
+from modelhubapi.safety.errors import InputError
 
 # Generous: ModelHub models reach a few hundred MB. It bounds a server that streams forever.
 MAX_DOWNLOAD_BYTES = 4 * 1024**3
@@ -168,47 +168,47 @@ def find_in_mirrors(name: str, mirrors: Sequence[str]) -> list[str]:
     return _mirror_index(mirrors).get(name, [])
 
 
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """urllib would follow a redirect to ftp://; the init step speaks http(s) only."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
-            raise urllib.error.URLError(f"redirect to a non-http(s) URL refused: {newurl}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
 def _download(file: ExternalFile, out: _HashingWriter, progress: bool) -> None:
-    if urllib.parse.urlsplit(file.url).scheme not in ("http", "https"):
-        raise ValueError("only http and https URLs are allowed")
-    opener = urllib.request.build_opener(_HttpOnlyRedirects)
-    request = urllib.request.Request(file.url, headers={"User-Agent": "modelhub-init"})
-    with opener.open(request, timeout=settings.url_timeout()) as response:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
-        if total is not None and total > MAX_DOWNLOAD_BYTES:
-            raise ValueError(f"{total} bytes announced, more than the {MAX_DOWNLOAD_BYTES} cap")
-        received = 0
-        with tqdm(
-            total=total,
-            unit="B",
-            unit_scale=True,
-            desc=os.path.basename(file.dest),
-            disable=not progress,
-            leave=False,
-        ) as bar:
-            while chunk := response.read(_CHUNK):
-                received += len(chunk)
-                if received > MAX_DOWNLOAD_BYTES:
-                    raise ValueError(f"more than the {MAX_DOWNLOAD_BYTES} bytes cap")
-                out.write(chunk)
-                bar.update(len(chunk))
+    """Download through the engine's one HTTP client (`safety.urls`), with its redirect,
+    connection and size rules; private hosts allowed (init.json is the package's own
+    configuration, and mirrors on a local network are common), no overall deadline (files
+    reach hundreds of MB) but `settings.url_timeout()` for any one wait."""
+    limits = urls.Limits(
+        max_bytes=MAX_DOWNLOAD_BYTES,
+        deadline=None,
+        wait=settings.url_timeout(),
+        allow_private=True,
+    )
+    with urls.open_url(file.url, limits) as body, tqdm(
+        total=body.length,
+        unit="B",
+        unit_scale=True,
+        desc=os.path.basename(file.dest),
+        disable=not progress,
+        leave=False,
+    ) as bar:
+        body.copy_to(_Progress(out, bar))
+
+
+class _Progress:
+    """A writer that moves a progress bar by what it passes on."""
+
+    def __init__(self, target: _HashingWriter, bar: tqdm) -> None:
+        self._target = target
+        self._bar = bar
+
+    def write(self, data: bytes) -> int:
+        self._bar.update(len(data))
+        return self._target.write(data)
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, urllib.error.HTTPError):
-        return f"HTTP {error.code} {error.reason}"
-    if isinstance(error, urllib.error.URLError):
-        return str(error.reason)
+    if isinstance(error, urls.TooLarge):
+        return f"more than the {error.limit}-byte cap"
+    if isinstance(error, InputError):
+        return error.message
+    if isinstance(error, TimeoutError):
+        return "timed out"
     return str(error) or type(error).__name__
 
 
@@ -234,7 +234,7 @@ def _fetch(file: ExternalFile, mirror_index: dict[str, list[str]], progress: boo
             _download(file, out, progress)
     except _ChecksumMismatch as mismatch:
         problems.append(f"download from {file.url} has {mismatch}")
-    except (OSError, ValueError, http.client.HTTPException) as error:
+    except (OSError, InputError, http.client.HTTPException) as error:
         problems.append(f"download from {file.url} failed: {_describe(error)}")
     else:
         return Outcome(file, "download", file.url)
