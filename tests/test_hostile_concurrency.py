@@ -42,7 +42,7 @@ CLIENTS = 32
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     """Served as in production (8 request threads), with a 1 MB upload limit."""
-    with serve_squeezenet(tmp_path_factory, threads=8, MODELHUB_MAX_UPLOAD_MB="1") as service:
+    with serve_squeezenet(tmp_path_factory, threads=8, max_upload_bytes=1024 * 1024) as service:
         yield service
 
 

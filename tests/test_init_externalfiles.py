@@ -17,6 +17,7 @@ import pytest
 
 from modelhubapi import externalfiles
 from modelhubapi.externalfiles import InitError, load_manifest, run_init
+from modelhubapi.settings import Settings
 
 CONTENT = {"weights.bin": b"\x00\x01weights" * 100, "labels.json": b'{"0": "tench"}'}
 
@@ -212,23 +213,23 @@ def test_http_errors_and_redirects_to_other_schemes_are_refused(package, server)
         init(root, [])
 
 
-def test_init_reaches_private_hosts_through_the_api_redirect_rule(
-    package, server, private_refused
-):
-    """init.json is trusted configuration: its loopback URLs are fetched even where callers'
-    URLs may not reach private hosts; redirects are followed as for callers, at most 3."""
+def test_init_reaches_private_hosts_through_the_api_redirect_rule(package, server):
+    """init.json is trusted configuration: its loopback URLs are fetched even with settings
+    under which callers' URLs may not reach private hosts; redirects are followed as for
+    callers, at most 3."""
+    refusing = Settings(allow_private_urls=False)
     routes, url = server
     routes["/weights.bin"] = (302, {"Location": "/hop1"}, b"")
     routes["/hop1"] = (302, {"Location": "/hop2"}, b"")
     routes["/hop2"] = (200, {}, CONTENT["weights.bin"])
     root = package([entry("weights.bin", url)])
-    (outcome,) = init(root, [])
+    (outcome,) = init(root, [], settings=refusing)
     assert outcome.source == "download"
     routes["/hop2"] = (302, {"Location": "/hop3"}, b"")
     routes["/hop3"] = (302, {"Location": "/hop4"}, b"")
     (root / "contrib_src" / "model" / "weights.bin").unlink()
     with pytest.raises(InitError, match="Too many redirects"):
-        init(root, [])
+        init(root, [], settings=refusing)
 
 
 def test_only_http_urls_are_fetched(package):
@@ -247,15 +248,14 @@ def test_downloads_are_capped(package, server, monkeypatch):
     assert tree(root / "contrib_src") == {}
 
 
-def test_a_stalled_server_times_out(package, monkeypatch):
-    monkeypatch.setenv("MODELHUB_URL_TIMEOUT", "1")
+def test_a_stalled_server_times_out(package):
     with socket.socket() as listener:  # accepts connections (kernel backlog), never answers
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         root = package([entry("weights.bin", url)])
         with pytest.raises(InitError, match="timed out"):
-            init(root, [])
+            init(root, [], settings=Settings(url_timeout=1))
 
 
 @pytest.mark.parametrize(

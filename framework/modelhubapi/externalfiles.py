@@ -38,11 +38,11 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from modelhubapi import settings
 from modelhubapi.atomicfiles import atomic_output
 from modelhubapi.atomicfiles import write_atomically as write_atomically  # for build hooks
 from modelhubapi.safety import urls
 from modelhubapi.safety.errors import InputError
+from modelhubapi.settings import Settings
 
 # Generous: ModelHub models reach a few hundred MB. It bounds a server that streams forever.
 MAX_DOWNLOAD_BYTES = 4 * 1024**3
@@ -168,15 +168,15 @@ def find_in_mirrors(name: str, mirrors: Sequence[str]) -> list[str]:
     return _mirror_index(mirrors).get(name, [])
 
 
-def _download(file: ExternalFile, out: _HashingWriter, progress: bool) -> None:
+def _download(file: ExternalFile, out: _HashingWriter, progress: bool, wait: float) -> None:
     """Download through the engine's one HTTP client (`safety.urls`), with its redirect,
     connection and size rules; private hosts allowed (init.json is the package's own
     configuration, and mirrors on a local network are common), no overall deadline (files
-    reach hundreds of MB) but `settings.url_timeout()` for any one wait."""
+    reach hundreds of MB) but `wait` seconds for any one wait."""
     limits = urls.Limits(
         max_bytes=MAX_DOWNLOAD_BYTES,
         deadline=None,
-        wait=settings.url_timeout(),
+        wait=wait,
         allow_private=True,
     )
     with urls.open_url(file.url, limits) as body, tqdm(
@@ -212,7 +212,9 @@ def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-def _fetch(file: ExternalFile, mirror_index: dict[str, list[str]], progress: bool) -> Outcome:
+def _fetch(
+    file: ExternalFile, mirror_index: dict[str, list[str]], progress: bool, wait: float
+) -> Outcome:
     """Put a verified copy at `file.dest`: from the first mirror copy that matches, else the URL."""
     problems = []
     for name in file.names:
@@ -231,7 +233,7 @@ def _fetch(file: ExternalFile, mirror_index: dict[str, list[str]], progress: boo
         problems.append("not found in the mirror folders (MODELHUB_MIRROR)")
     try:
         with _verified_output(file) as out:
-            _download(file, out, progress)
+            _download(file, out, progress, wait)
     except _ChecksumMismatch as mismatch:
         problems.append(f"download from {file.url} has {mismatch}")
     except (OSError, InputError, http.client.HTTPException) as error:
@@ -244,16 +246,21 @@ def _fetch(file: ExternalFile, mirror_index: dict[str, list[str]], progress: boo
 
 
 def ensure_files(
-    files: Sequence[ExternalFile], mirrors: Sequence[str] | None = None, progress: bool = True
+    files: Sequence[ExternalFile],
+    mirrors: Sequence[str] | None = None,
+    progress: bool = True,
+    settings: Settings | None = None,
 ) -> list[Outcome]:
     """Make every destination hold its verified file; see the module docstring for the order.
 
     With `progress`, downloads show a progress bar and each fetched file a line on stderr;
-    nothing is printed for files already in place. `mirrors` defaults to
-    settings.mirror_dirs() (relative paths are relative to the current directory, as for any
-    path given in the environment).
+    nothing is printed for files already in place. `settings` (read from the environment
+    when not given) set the download's longest wait (`url_timeout`) and the default of
+    `mirrors`, `mirror_dirs` (relative paths are relative to the current directory, as for
+    any path given in the environment).
     """
-    mirrors = settings.mirror_dirs() if mirrors is None else mirrors
+    settings = settings or Settings.from_environment()
+    mirrors = settings.mirror_dirs if mirrors is None else mirrors
     index: dict[str, list[str]] | None = None
     outcomes = []
     for file in files:
@@ -262,7 +269,7 @@ def ensure_files(
             continue
         if index is None:  # walk the mirrors only when something is actually missing
             index = _mirror_index(mirrors)
-        outcome = _fetch(file, index, progress)
+        outcome = _fetch(file, index, progress, settings.url_timeout)
         if progress:
             tqdm.write(f"fetched {file.label} from {outcome.origin}", file=sys.stderr)
         outcomes.append(outcome)
@@ -301,10 +308,12 @@ def run_init(
     mirrors: Sequence[str] | None = None,
     build: bool = True,
     progress: bool = True,
+    settings: Settings | None = None,
 ) -> list[Outcome]:
-    """The whole init step: external files, then the package's build hook."""
+    """The whole init step: external files (see `ensure_files`), then the package's build
+    hook."""
     manifest = load_manifest(init_json or default_init_json(contrib_dir))
-    outcomes = ensure_files(manifest, mirrors, progress)
+    outcomes = ensure_files(manifest, mirrors, progress, settings)
     if build:
         run_build_hook(contrib_dir)
     return outcomes

@@ -7,7 +7,7 @@ service or hang a request thread for ever. Here, for every hop:
 
 1. only `http`/`https`, no credentials, a host made of plain name characters;
 2. the host is resolved once (`resolve_host`) and *every* address must be public
-   (unless `Limits.allow_private`: `settings.allow_private_urls()` for callers, always
+   (unless `Limits.allow_private`: the settings' `allow_private_urls` for callers, always
    for init.json's URLs, which are the package's own configuration), which covers every
    spelling of an address (`127.1`, `0x7f000001`, `[::ffff:127.0.0.1]`, `localhost.`, ...)
    because the check is made on what the name resolves to, not on how it is written;
@@ -15,12 +15,12 @@ service or hang a request thread for ever. Here, for every hop:
    rebinding could answer differently); TLS still verifies the certificate for the
    name in the URL;
 4. at most `MAX_REDIRECTS` redirects, each hop checked from step 1 again;
-5. one deadline for the whole download (`settings.url_timeout()`), enforced on every
+5. one deadline for the whole download (the settings' `url_timeout`), enforced on every
    socket read and write, so a server dripping one byte at a time cannot stretch it
    (the init step, whose files reach hundreds of MB, has no overall deadline but the
    same limit on each wait);
 6. the body is streamed to a temporary file next to the destination under the size
-   cap (`settings.max_upload_bytes()`) and renamed into place only when complete.
+   cap (the settings' `max_upload_bytes`) and renamed into place only when complete.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from typing import BinaryIO, NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
 
-from .. import atomicfiles, settings
+from .. import atomicfiles
+from ..settings import Settings
 from .errors import InputError
 
 MAX_REDIRECTS = 3
@@ -67,15 +68,17 @@ class Limits:
     allow_private: bool = False
 
     @classmethod
-    def for_callers(cls) -> Limits:
-        """The limits of a URL a caller gives the API, from the settings."""
-        timeout = settings.url_timeout()
+    def for_callers(cls, settings: Settings) -> Limits:
+        """The limits of a URL a caller gives the API, from the app's settings."""
         return cls(
-            max_bytes=settings.max_upload_bytes(),
-            deadline=timeout,
-            wait=timeout,
-            allow_private=settings.allow_private_urls(),
+            max_bytes=settings.max_upload_bytes,
+            deadline=settings.url_timeout,
+            wait=settings.url_timeout,
+            allow_private=settings.allow_private_urls,
         )
+
+
+_DEFAULT_LIMITS = Limits.for_callers(Settings())
 
 
 class TooLarge(InputError):
@@ -122,12 +125,12 @@ def download(url: str, destination: str, limits: Limits | None = None) -> None:
     any connection (non-public addresses refused unless `limits.allow_private`); the
     connection goes to a checked address; at most MAX_REDIRECTS redirects, each hop
     checked alike; `limits.deadline` seconds in all; `limits.max_bytes` at most (413
-    beyond). `limits` defaults to `Limits.for_callers()`. Messages are plain; no partial
-    file is ever left behind.
+    beyond). `limits` defaults to the built-in settings' (`Limits.for_callers(Settings())`).
+    Messages are plain; no partial file is ever left behind.
     """
     try:
         with (
-            open_url(url, limits or Limits.for_callers()) as body,
+            open_url(url, limits or _DEFAULT_LIMITS) as body,
             atomicfiles.atomic_output(destination) as file,
         ):
             body.copy_to(file)
