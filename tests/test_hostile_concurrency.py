@@ -198,7 +198,14 @@ MARKER = "MARKER-7f3a9c-never-logged"
 
 @pytest.fixture(scope="module")
 def server_process(tmp_path_factory):
-    process = ServerProcess(str(tmp_path_factory.mktemp("process")), MODELHUB_MAX_UPLOAD_MB="1")
+    """The service in a process of its own, with a URL-download slot for each of the 4
+    clients: their refused `fileurl` requests arrive together, and with the default 2 slots
+    a loaded machine answers some of them 503 (the gate's own rule, tested elsewhere)."""
+    process = ServerProcess(
+        str(tmp_path_factory.mktemp("process")),
+        MODELHUB_MAX_UPLOAD_MB="1",
+        MODELHUB_URL_DOWNLOADS="4",
+    )
     try:
         yield process
     finally:
