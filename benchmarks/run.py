@@ -47,7 +47,8 @@ from benchmarks.batching import BatchingModel
 from benchmarks.client import Client
 from benchmarks.harness import CONTRIB_DIR, REPO_DIR, Cell, Server, Work, run_rounds
 from benchmarks.report import machine, print_report, ratios
-from modelhubapi import ModelHubAPI, settings
+from modelhubapi import ModelHubAPI
+from modelhubapi.settings import Settings
 from squeezenet.modelfiles import model_path
 
 SAMPLE_DIR = os.path.join(CONTRIB_DIR, "sample_data")
@@ -329,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "levers": args.levers,
             "samples": len(sample_paths()),
             "ort_intra_op_threads": inference.INTRA_OP_THREADS,
-            "server_threads_default": settings.server_threads(),
+            "server_threads_default": Settings.from_environment().server_threads,
         },
     }
     try:

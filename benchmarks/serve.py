@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 
 from benchmarks.batching import BatchingModel
-from modelhubapi import cli, settings, webservice
+from modelhubapi import cli, webservice
+from modelhubapi.settings import Settings
 
 
 def main() -> None:
@@ -35,7 +36,7 @@ def main() -> None:
 
         model.session = session(
             inference,
-            settings.model_variant(),
+            Settings.from_environment().model_variant,
             args.ort_threads or inference.INTRA_OP_THREADS,
             args.spinning,
         )

@@ -24,6 +24,7 @@ from loopback_servers import PUBLIC_IP, PUBLIC_NAME
 
 from modelhubapi import ModelHubRESTAPI
 from modelhubapi.safety import urls
+from modelhubapi.settings import Settings
 
 # CI is a gate: the same examples every run, so a red build always means a changed program.
 # Elsewhere hypothesis explores new inputs each run, and a failure prints how to replay it.
@@ -56,15 +57,17 @@ class RestClient:
 
 @pytest.fixture
 def rest_client(tmp_path, mock_package) -> Callable[..., RestClient]:
-    """`rest_client(model, "single")`: a ModelHubRESTAPI on a mock package, with its working
-    and output folders set after construction (as ModelHub's tests do) to empty folders."""
+    """`rest_client(model, "single", **settings)`: a ModelHubRESTAPI on a mock package, built
+    with `Settings(**settings)` (the built-in defaults, whatever the environment says, unless
+    given), with its working and output folders set after construction (as ModelHub's tests
+    do) to empty folders."""
 
-    def make(model: Any, package: str = "single") -> RestClient:
+    def make(model: Any, package: str = "single", **settings: Any) -> RestClient:
         working = tmp_path / f"working-{package}"
         output = tmp_path / f"output-{package}"
         working.mkdir(exist_ok=True)
         output.mkdir(exist_ok=True)
-        rest_api = ModelHubRESTAPI(model, mock_package(package))
+        rest_api = ModelHubRESTAPI(model, mock_package(package), Settings(**settings))
         rest_api.working_folder = str(working)
         rest_api.api.output_folder = str(output)
         rest_api.app.config["TESTING"] = True
@@ -85,9 +88,8 @@ class FileServer:
 
 
 @pytest.fixture
-def file_server(monkeypatch) -> Iterator[FileServer]:
-    """A loopback file server, with private URLs allowed so the engine may fetch from it."""
-    monkeypatch.setenv("MODELHUB_ALLOW_PRIVATE_URLS", "1")
+def file_server() -> Iterator[FileServer]:
+    """A loopback file server (an app fetching from it needs `allow_private_urls`)."""
     files: dict[str, bytes] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -114,15 +116,16 @@ def file_server(monkeypatch) -> Iterator[FileServer]:
 
 
 @pytest.fixture
-def private_refused(monkeypatch) -> None:
-    """URLs to private hosts refused, as in production (whatever the environment says)."""
-    monkeypatch.delenv("MODELHUB_ALLOW_PRIVATE_URLS", raising=False)
+def private_refused() -> Settings:
+    """Settings refusing URLs to private hosts, as in production."""
+    return Settings(allow_private_urls=False)
 
 
 @pytest.fixture
-def private_allowed(monkeypatch) -> None:
-    """URLs to private hosts allowed, so the engine may fetch from loopback servers."""
-    monkeypatch.setenv("MODELHUB_ALLOW_PRIVATE_URLS", "1")
+def private_allowed() -> Settings:
+    """Settings allowing URLs to private hosts, so the engine may fetch from loopback
+    servers."""
+    return Settings(allow_private_urls=True)
 
 
 @pytest.fixture
@@ -150,9 +153,14 @@ def routed_public_name(monkeypatch, private_refused) -> tuple[list[str], list[st
 
 
 @pytest.fixture
-def clean_and_alive(service) -> Iterator[None]:
-    """For a hostile-battery module (`pytestmark` uses it; the module defines `service`):
-    whatever a test sent, nothing of it stays in the working folder and the server lives."""
+def clean_and_alive(request, service) -> Iterator[None]:
+    """For a hostile-battery module (`pytestmark` uses it; the module defines `service`, and
+    may define `fetching_service`): whatever a test sent, nothing of it stays in the working
+    folder and the servers it used live."""
     yield
-    service.assert_clean()
-    service.assert_alive()
+    used = [service]
+    if "fetching_service" in request.fixturenames:
+        used.append(request.getfixturevalue("fetching_service"))
+    for each in used:
+        each.assert_clean()
+        each.assert_alive()

@@ -23,12 +23,12 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 import requests
 import squeezenet_support
 from PIL import Image
 
 from modelhubapi import ModelHubRESTAPI, webservice
+from modelhubapi.settings import Settings
 
 # Generous bound for answers that refuse input without running the model: they take
 # milliseconds, so only a real wait (a read of the whole body, a timeout) comes near it.
@@ -94,27 +94,23 @@ def squeezenet_model() -> Any:
 
 
 @contextmanager
-def serve_squeezenet(tmp_path_factory, threads: int = 8, **env: str) -> Iterator[Service]:
-    """The SqueezeNet REST API behind waitress on 127.0.0.1 (a free port), with `env` set
-    (e.g. MODELHUB_MAX_UPLOAD_MB) before the server is made and for as long as it runs, and
-    MODELHUB_WORKING_DIR / MODELHUB_OUTPUT_DIR in folders of its own."""
+def serve_squeezenet(tmp_path_factory, threads: int = 8, **settings: Any) -> Iterator[Service]:
+    """The SqueezeNet REST API behind waitress on 127.0.0.1 (a free port), app and server
+    built with `Settings(**settings)` (e.g. max_upload_bytes=...; the built-in defaults
+    otherwise), working and output folders of its own."""
     model = squeezenet_model()
     working = str(tmp_path_factory.mktemp("working"))
     output = str(tmp_path_factory.mktemp("output"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELHUB_WORKING_DIR", working)
-        patch.setenv("MODELHUB_OUTPUT_DIR", output)
-        for name, value in env.items():
-            patch.setenv(name, value)
-        rest_api = ModelHubRESTAPI(model, squeezenet_support.CONTRIB_DIR)
-        assert rest_api.working_folder == working
-        assert rest_api.warm_up()
-        with (
-            webservice.BackgroundServer(rest_api.app, threads=threads) as server,
-            requests.Session() as session,
-        ):
-            port = int(server.url.rsplit(":", 1)[1])
-            yield Service(server.url, port, rest_api, working, session)
+    chosen = Settings(working_dir=working, output_dir=output, **settings)
+    rest_api = ModelHubRESTAPI(model, squeezenet_support.CONTRIB_DIR, chosen)
+    assert rest_api.working_folder == working
+    assert rest_api.warm_up()
+    with (
+        webservice.BackgroundServer(rest_api.app, threads=threads, settings=chosen) as server,
+        requests.Session() as session,
+    ):
+        port = int(server.url.rsplit(":", 1)[1])
+        yield Service(server.url, port, rest_api, working, session)
 
 
 class Answer:

@@ -19,7 +19,8 @@ import time
 
 import pytest
 
-from modelhubapi import externalfiles, settings
+from modelhubapi import externalfiles
+from modelhubapi.settings import Settings
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONTRIB_DIR = os.path.join(REPO_DIR, "contrib_src")
@@ -28,7 +29,8 @@ DEFAULT_MIRROR = os.path.normpath(os.path.join(REPO_DIR, "..", "shared", "assets
 
 
 def mirrors() -> list[str]:
-    return [os.path.abspath(path) for path in settings.mirror_dirs()] or [DEFAULT_MIRROR]
+    found = Settings.from_environment().mirror_dirs
+    return [os.path.abspath(path) for path in found] or [DEFAULT_MIRROR]
 
 
 def asset(name: str) -> str:

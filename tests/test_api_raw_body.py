@@ -42,8 +42,8 @@ def test_the_declared_image_type_does_not_matter_the_bytes_do(rest, ramp_png):
     assert os.listdir(rest.working_folder) == []
 
 
-def test_a_raw_body_over_the_limit_is_413(rest, monkeypatch):
-    monkeypatch.setenv("MODELHUB_MAX_UPLOAD_MB", "1")
+def test_a_raw_body_over_the_limit_is_413(rest_client):
+    rest = rest_client(single.Model(), max_upload_bytes=1024 * 1024)
     large = rest.client.post("/api/predict", data=bytes(2 * 1024 * 1024), content_type="image/png")
     assert large.status_code == 413
     assert "limit is 1 MB" in large.get_json()["error"]

@@ -215,8 +215,8 @@ def test_upload_without_file_field_is_400(client):
     assert_error(response, 400)
 
 
-def test_upload_over_the_limit_is_413(client, monkeypatch):
-    monkeypatch.setenv("MODELHUB_MAX_UPLOAD_MB", "1")
+def test_upload_over_the_limit_is_413(rest_client):
+    client = rest_client(single.Model(), max_upload_bytes=1024 * 1024).client
     response = client.post(
         "/api/predict",
         data=bytes(2 * 1024 * 1024),
@@ -280,28 +280,35 @@ def test_replacing_the_python_api_after_construction(served, mock_package, ramp_
 # --- predict by URL ---------------------------------------------------------------------
 
 
-def test_predict_by_fileurl(client, file_server):
+@pytest.fixture
+def fetching(rest_client):
+    """An app allowed to fetch from loopback servers such as `file_server`."""
+    return rest_client(single.Model(), allow_private_urls=True)
+
+
+def test_predict_by_fileurl(fetching, file_server):
+    client = fetching.client
     file_server.files["bright.png"] = png_bytes(255)
     response = client.get(f"/api/predict?fileurl={file_server.url('bright.png')}")
     assert response.status_code == 200
     assert response.get_json()["output"][0]["prediction"][0]["probability"] == 1.0
 
 
-def test_fileurl_of_wrong_type_is_400(client, file_server, mock_package):
+def test_fileurl_of_wrong_type_is_400(fetching, file_server, mock_package):
+    client = fetching.client
     with open(os.path.join(mock_package("single"), "sample_data", "ramp_4x2.jpg"), "rb") as file:
         file_server.files["ramp.jpg"] = file.read()
     response = client.get(f"/api/predict?fileurl={file_server.url('ramp.jpg')}")
     assert_error(response, 400, "Incorrect file type.")
 
 
-def test_fileurl_not_found_is_400(served, file_server):
-    response = served.client.get(f"/api/predict?fileurl={file_server.url('missing.png')}")
+def test_fileurl_not_found_is_400(fetching, file_server):
+    response = fetching.client.get(f"/api/predict?fileurl={file_server.url('missing.png')}")
     assert_error(response, 400, "The URL answered with HTTP status 404.")
-    assert os.listdir(served.working_folder) == []
+    assert os.listdir(fetching.working_folder) == []
 
 
-def test_fileurl_to_loopback_is_refused_by_default(client, monkeypatch):
-    monkeypatch.delenv("MODELHUB_ALLOW_PRIVATE_URLS", raising=False)
+def test_fileurl_to_loopback_is_refused_by_default(client):
     assert_error(client.get("/api/predict?fileurl=http://127.0.0.1:9/x.png"), 400)
 
 
@@ -328,7 +335,8 @@ def test_predict_sample_of_unknown_name_is_400(client, name):
 
 @pytest.fixture
 def multi_client(rest_client):
-    return rest_client(multi.Model(), "multi")
+    """The multi-input app, allowed to fetch from loopback servers such as `file_server`."""
+    return rest_client(multi.Model(), "multi", allow_private_urls=True)
 
 
 def request_json(client, inputs: dict):
@@ -369,7 +377,7 @@ def test_multi_input_json_sent_by_fileurl(multi_client, file_server, mock_packag
 
 
 def test_multi_input_passes_only_declared_inputs_as_local_files(rest_client, file_server):
-    echo = rest_client(multi.EchoModel(), "multi")
+    echo = rest_client(multi.EchoModel(), "multi", allow_private_urls=True)
     file_server.files["a.png"] = png_bytes(1)
     inputs = {
         "first": {"fileurl": file_server.url("a.png")},
@@ -403,11 +411,11 @@ def test_multi_input_local_paths_outside_allowed_folders_are_refused_alike(multi
     )
 
 
-def test_multi_input_local_paths_in_the_data_folder(multi_client, tmp_path, monkeypatch):
+def test_multi_input_local_paths_in_the_data_folder(rest_client, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     (data / "bright.png").write_bytes(png_bytes(255))
-    monkeypatch.setenv("MODELHUB_DATA_DIR", str(data))
+    multi_client = rest_client(multi.Model(), "multi", data_dir=str(data))
     inputs = {
         "first": {"fileurl": str(data / "bright.png")},
         "second": {"fileurl": "sample_data/second.png"},

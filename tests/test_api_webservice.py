@@ -17,6 +17,7 @@ from PIL import Image
 from waitress import wasyncore
 
 from modelhubapi import ModelHubRESTAPI, webservice
+from modelhubapi.settings import Settings
 
 
 def png_bytes(value: int) -> bytes:
@@ -63,15 +64,13 @@ def test_concurrent_uploads_each_get_their_own_answer(served):
     assert os.listdir(rest_api.working_folder) == []
 
 
-def test_waitress_refuses_a_body_over_the_limit_as_json(
-    mock_package, monkeypatch, tmp_path, caplog
-):
-    monkeypatch.setenv("MODELHUB_MAX_UPLOAD_MB", "1")
-    rest_api = ModelHubRESTAPI(single.Model(), mock_package("single"))
+def test_waitress_refuses_a_body_over_the_limit_as_json(mock_package, tmp_path, caplog):
+    limited = Settings(max_upload_bytes=1024 * 1024)
+    rest_api = ModelHubRESTAPI(single.Model(), mock_package("single"), limited)
     rest_api.working_folder = str(tmp_path)
     with (
         caplog.at_level(logging.INFO, logger="modelhubapi.access"),
-        webservice.BackgroundServer(rest_api.app) as server,
+        webservice.BackgroundServer(rest_api.app, settings=limited) as server,
     ):
         response = requests.post(f"{server.url}/api/predict", data=bytes(2 * 1024 * 1024))
     assert response.status_code == 413
@@ -83,16 +82,14 @@ def test_waitress_refuses_a_body_over_the_limit_as_json(
 
 def test_start_binds_warms_up_and_serves(mock_package, monkeypatch, tmp_path):
     """`start` blocks, so it runs in a thread; the server it makes is caught to stop it."""
-    monkeypatch.setenv("HOST", "127.0.0.1")
-    monkeypatch.setenv("PORT", "0")
-    monkeypatch.setenv("MODELHUB_WORKING_DIR", str(tmp_path))
+    settings = Settings(host="127.0.0.1", port=0, working_dir=str(tmp_path))
     socket_map: dict = {}
     servers = []
     bound = threading.Event()
     create_server = webservice.create_server
 
-    def recording_create_server(app):
-        servers.append(create_server(app, socket_map=socket_map))
+    def recording_create_server(app, settings):
+        servers.append(create_server(app, socket_map=socket_map, settings=settings))
         bound.set()
         return servers[0]
 
@@ -102,7 +99,10 @@ def test_start_binds_warms_up_and_serves(mock_package, monkeypatch, tmp_path):
     freezes = []
     monkeypatch.setattr(webservice.gc, "freeze", lambda: freezes.append(True))
     thread = threading.Thread(
-        target=webservice.start, args=(single.Model(), mock_package("single")), daemon=True
+        target=webservice.start,
+        args=(single.Model(), mock_package("single")),
+        kwargs={"settings": settings},
+        daemon=True,
     )
     thread.start()
     assert bound.wait(timeout=30)

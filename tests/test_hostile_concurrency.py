@@ -42,7 +42,7 @@ CLIENTS = 32
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     """Served as in production (8 request threads), with a 1 MB upload limit."""
-    with serve_squeezenet(tmp_path_factory, threads=8, MODELHUB_MAX_UPLOAD_MB="1") as service:
+    with serve_squeezenet(tmp_path_factory, threads=8, max_upload_bytes=1024 * 1024) as service:
         yield service
 
 
@@ -198,7 +198,14 @@ MARKER = "MARKER-7f3a9c-never-logged"
 
 @pytest.fixture(scope="module")
 def server_process(tmp_path_factory):
-    process = ServerProcess(str(tmp_path_factory.mktemp("process")), MODELHUB_MAX_UPLOAD_MB="1")
+    """The service in a process of its own, with a URL-download slot for each of the 4
+    clients: their refused `fileurl` requests arrive together, and with the default 2 slots
+    a loaded machine answers some of them 503 (the gate's own rule, tested elsewhere)."""
+    process = ServerProcess(
+        str(tmp_path_factory.mktemp("process")),
+        MODELHUB_MAX_UPLOAD_MB="1",
+        MODELHUB_URL_DOWNLOADS="4",
+    )
     try:
         yield process
     finally:

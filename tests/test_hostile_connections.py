@@ -25,7 +25,7 @@ NORMAL_SECONDS = 2.0
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     with serve_squeezenet(
-        tmp_path_factory, MODELHUB_ALLOW_PRIVATE_URLS="1", MODELHUB_URL_TIMEOUT="10"
+        tmp_path_factory, allow_private_urls=True, url_timeout=10
     ) as service:
         yield service
 

@@ -61,7 +61,7 @@ def test_deep_40_mp_images_cost_under_2_s_and_400_mb_each(tmp_path):
 
 def test_an_image_over_the_memory_budget_is_refused_from_its_header(tmp_path_factory):
     """MODELHUB_MAX_IMAGE_MB=64: a 40 MP 16-bit picture decodes to 80 MB."""
-    with serve_squeezenet(tmp_path_factory, MODELHUB_MAX_IMAGE_MB="64") as small:
+    with serve_squeezenet(tmp_path_factory, max_image_bytes=64 * 1024 * 1024) as small:
         content = encode(Image.new("I;16", (ATTACK_SIDE, ATTACK_SIDE)), "PNG")
         error = assert_fast_error(lambda: small.upload(content, "deep.png"))
         assert "64 MB of memory" in error

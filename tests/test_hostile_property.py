@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageOps
 
 from modelhubapi import ModelHubRESTAPI
+from modelhubapi.settings import Settings
 
 # Pillow warns (and carries on) about the damaged metadata these tests are made of.
 pytestmark = [
@@ -33,7 +34,7 @@ pytestmark = [
 ]
 # A mutated header may claim any size up to the pixel limit, and every such example would
 # allocate that much: a lower limit (4 MP instead of 40) keeps the examples quick.
-PIXEL_LIMIT = "4000000"
+PIXEL_LIMIT = 4_000_000
 
 
 def _seeds() -> list[bytes]:
@@ -121,11 +122,9 @@ def _check_answer(answer) -> None:
 def client(tmp_path_factory):
     """Flask's test client on the real SqueezeNet REST app."""
     working = tmp_path_factory.mktemp("working")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELHUB_MAX_PIXELS", PIXEL_LIMIT)
-        patch.setenv("MODELHUB_WORKING_DIR", str(working))
-        rest_api = ModelHubRESTAPI(squeezenet_model(), squeezenet_support.CONTRIB_DIR)
-        yield rest_api.app.test_client(), working
+    chosen = Settings(max_pixels=PIXEL_LIMIT, working_dir=str(working))
+    rest_api = ModelHubRESTAPI(squeezenet_model(), squeezenet_support.CONTRIB_DIR, chosen)
+    return rest_api.app.test_client(), working
 
 
 def _examples(count: int) -> settings:
@@ -164,7 +163,7 @@ def test_the_seeds_themselves_classify(client):
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    with serve_squeezenet(tmp_path_factory, MODELHUB_MAX_PIXELS=PIXEL_LIMIT) as service:
+    with serve_squeezenet(tmp_path_factory, max_pixels=PIXEL_LIMIT) as service:
         yield service
 
 

@@ -54,7 +54,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     """The service with a 1 MB upload limit, so oversized bodies are cheap to make."""
-    with serve_squeezenet(tmp_path_factory, MODELHUB_MAX_UPLOAD_MB="1") as service:
+    with serve_squeezenet(tmp_path_factory, max_upload_bytes=1024 * 1024) as service:
         yield service
 
 
@@ -433,16 +433,16 @@ def test_a_picture_just_under_the_limit_classifies(service):
     assert top1(service.upload(picture, "big.bmp")) == CAMEL
 
 
-def test_a_limit_changed_while_serving_applies_at_once(service, monkeypatch):
-    """Like every limit, MODELHUB_MAX_UPLOAD_MB is read for each request, also by the
-    server's refusal from Content-Length."""
-    monkeypatch.setenv("MODELHUB_MAX_UPLOAD_MB", "3")
-    picture = encode(photo().resize((800, 800)), "BMP")
-    assert 1024 * 1024 < len(picture) < 3 * 1024 * 1024
-    assert top1(service.upload(picture, "big.bmp")) == CAMEL
-    started = time.monotonic()
-    raw = raw_exchange(service.port, _multipart_head(4 * 1024 * 1024) + b"x" * 1024)
-    assert time.monotonic() - started < REFUSAL_SECONDS
+def test_the_settings_limit_applies_in_the_app_and_the_server(tmp_path_factory):
+    """A server built with another upload limit applies it to the app and to the server's
+    refusal from Content-Length alike."""
+    with serve_squeezenet(tmp_path_factory, max_upload_bytes=3 * 1024 * 1024) as larger:
+        picture = encode(photo().resize((800, 800)), "BMP")
+        assert 1024 * 1024 < len(picture) < 3 * 1024 * 1024
+        assert top1(larger.upload(picture, "big.bmp")) == CAMEL
+        started = time.monotonic()
+        raw = raw_exchange(larger.port, _multipart_head(4 * 1024 * 1024) + b"x" * 1024)
+        assert time.monotonic() - started < REFUSAL_SECONDS
     assert_json_error(Answer.from_raw(raw), 413, "The request is too large: the limit is 3 MB.")
 
 

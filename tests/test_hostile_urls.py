@@ -12,6 +12,7 @@ import shutil
 import socket
 import threading
 import time
+from typing import Any
 
 import pytest
 import requests
@@ -39,6 +40,7 @@ from PIL import Image
 
 from modelhubapi import ModelHubRESTAPI, webservice
 from modelhubapi.safety import urls
+from modelhubapi.settings import Settings
 
 CAMEL = "Arabian camel, dromedary, Camelus dromedarius"
 NOT_ALLOWED = "URL not allowed: its host is unknown or not public."
@@ -50,13 +52,23 @@ TIMEOUT_SECONDS = 2
 pytestmark = pytest.mark.usefixtures("clean_and_alive")
 
 
+def _serve(tmp_path_factory, **settings: Any):
+    """SqueezeNet served with this module's limits and `settings`."""
+    return serve_squeezenet(
+        tmp_path_factory, max_upload_bytes=1024 * 1024, url_timeout=TIMEOUT_SECONDS, **settings
+    )
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    with serve_squeezenet(
-        tmp_path_factory,
-        MODELHUB_MAX_UPLOAD_MB="1",
-        MODELHUB_URL_TIMEOUT=str(TIMEOUT_SECONDS),
-    ) as service:
+    with _serve(tmp_path_factory) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def fetching_service(tmp_path_factory):
+    """The service, but allowed to fetch from loopback servers (the canary, `serving`)."""
+    with _serve(tmp_path_factory, allow_private_urls=True) as service:
         yield service
 
 
@@ -150,14 +162,14 @@ def _refused(service, url: str, message: str | None) -> None:
     assert_fast_error(lambda: service.predict_url(url), 400, message)
 
 
-def test_non_http_schemes_are_refused_unconnected(service, canary, private_allowed):
+def test_non_http_schemes_are_refused_unconnected(fetching_service, canary):
     """Even with private hosts allowed, only http and https are ever fetched."""
     for spelling in SCHEMES:
-        _refused(service, spelling.format(port=canary.port), ONLY_HTTP)
+        _refused(fetching_service, spelling.format(port=canary.port), ONLY_HTTP)
     assert canary.contacts == 0
 
 
-def test_every_spelling_of_a_private_host_is_refused_unconnected(service, canary, private_refused):
+def test_every_spelling_of_a_private_host_is_refused_unconnected(service, canary):
     for spelling in PRIVATE_SPELLINGS:
         url = spelling.format(port=canary.port)
         error = assert_fast_error(lambda url=url: service.predict_url(url), 400)
@@ -165,10 +177,10 @@ def test_every_spelling_of_a_private_host_is_refused_unconnected(service, canary
     assert canary.contacts == 0
 
 
-def test_the_canary_does_answer_once_private_hosts_are_allowed(service, canary, private_allowed):
+def test_the_canary_does_answer_once_private_hosts_are_allowed(fetching_service, canary):
     """Without this, the refusals above could come from a canary nobody could reach."""
-    assert top1(service.predict_url(canary.url("/"))) == CAMEL
-    assert top1(service.predict_url(f"http://ⓛⓞⓒⓐⓛⓗⓞⓢⓣ:{canary.port}/")) == CAMEL
+    assert top1(fetching_service.predict_url(canary.url("/"))) == CAMEL
+    assert top1(fetching_service.predict_url(f"http://ⓛⓞⓒⓐⓛⓗⓞⓢⓣ:{canary.port}/")) == CAMEL
     assert canary.contacts == 2
 
 
@@ -181,11 +193,11 @@ def test_a_url_with_no_fileurl_value_is_400(service):
 
 
 def test_a_photo_on_a_loopback_server_classifies_like_its_upload(
-    service, camel_jpeg, private_allowed
+    fetching_service, camel_jpeg
 ):
     with serving({"/camel.jpg": answering(200, camel_jpeg)}) as server:
-        by_url = service.predict_url(server.url("/camel.jpg"))
-    by_upload = service.upload(camel_jpeg, "camel.jpg")
+        by_url = fetching_service.predict_url(server.url("/camel.jpg"))
+    by_upload = fetching_service.upload(camel_jpeg, "camel.jpg")
     assert top1(by_url) == CAMEL
     assert by_url.json()["output"] == by_upload.json()["output"]
 
@@ -200,34 +212,34 @@ def test_a_photo_on_a_loopback_server_classifies_like_its_upload(
     ],
     ids=["html", "empty", "corrupt png", "multi-input json"],
 )
-def test_a_downloaded_file_is_checked_like_an_upload(service, private_allowed, body, message):
+def test_a_downloaded_file_is_checked_like_an_upload(fetching_service, body, message):
     with serving({"/file": answering(200, body)}) as server:
-        _refused(service, server.url("/file"), message)
+        _refused(fetching_service, server.url("/file"), message)
 
 
-def test_a_downloaded_bomb_is_refused_from_its_header(service, private_allowed):
+def test_a_downloaded_bomb_is_refused_from_its_header(fetching_service):
     bomb = bytearray(encode(Image.new("P", (1, 1)), "GIF"))
     bomb[6:10] = b"\x30\x75\x30\x75"  # logical screen 30000x30000
     with serving({"/bomb.gif": answering(200, bytes(bomb))}) as server:
-        _refused(service, server.url("/bomb.gif"), None)
+        _refused(fetching_service, server.url("/bomb.gif"), None)
 
 
 @pytest.mark.parametrize("status", [301, 404, 500])
-def test_upstream_errors_are_400_plainly(service, private_allowed, status):
+def test_upstream_errors_are_400_plainly(fetching_service, status):
     routes = {"/x": answering(status, b"secret detail at 10.1.2.3")}
     with serving(routes) as server:
-        _refused(service, server.url("/x"), f"The URL answered with HTTP status {status}.")
+        _refused(fetching_service, server.url("/x"), f"The URL answered with HTTP status {status}.")
 
 
-def test_a_closed_port_is_400(service, private_allowed):
+def test_a_closed_port_is_400(fetching_service):
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    _refused(service, f"http://127.0.0.1:{port}/", "The URL could not be downloaded.")
+    _refused(fetching_service, f"http://127.0.0.1:{port}/", "The URL could not be downloaded.")
 
 
 def test_a_hanging_server_is_400_at_the_timeout_and_others_are_served(
-    service, private_allowed, camel_jpeg
+    fetching_service, camel_jpeg
 ):
     """The hanging download holds one request thread until MODELHUB_URL_TIMEOUT; meanwhile
     the service answers health checks and predictions at once."""
@@ -242,14 +254,14 @@ def test_a_hanging_server_is_400_at_the_timeout_and_others_are_served(
 
         def hanging() -> None:
             started = time.monotonic()
-            result["response"] = service.predict_url(server.url("/hang"))
+            result["response"] = fetching_service.predict_url(server.url("/hang"))
             result["seconds"] = time.monotonic() - started
 
         thread = threading.Thread(target=hanging)
         thread.start()
         assert reached.wait(timeout=30)
-        service.assert_alive()
-        assert top1(service.upload(camel_jpeg)) == CAMEL
+        fetching_service.assert_alive()
+        assert top1(fetching_service.upload(camel_jpeg)) == CAMEL
         thread.join(timeout=30)
         assert not thread.is_alive()
     assert_json_error(result["response"], 400, "The URL did not answer in time.")
@@ -257,45 +269,45 @@ def test_a_hanging_server_is_400_at_the_timeout_and_others_are_served(
 
 
 @pytest.mark.parametrize("route", [endless, huge_length], ids=["endless", "10 GB"])
-def test_a_download_over_the_limit_is_413(service, private_allowed, route):
+def test_a_download_over_the_limit_is_413(fetching_service, route):
     with serving({"/big": route}) as server:
         assert_fast_error(
-            lambda: service.predict_url(server.url("/big")),
+            lambda: fetching_service.predict_url(server.url("/big")),
             413,
             "The file is larger than the 1 MB limit.",
         )
 
 
-def test_a_redirect_loop_ends_with_400(service, private_allowed):
+def test_a_redirect_loop_ends_with_400(fetching_service):
     routes = {"/a": redirect_to("/b", 301), "/b": redirect_to("/a", 307)}
     with serving(routes) as server:
-        _refused(service, server.url("/a"), "Too many redirects.")
+        _refused(fetching_service, server.url("/a"), "Too many redirects.")
         assert server.contacts == 4
 
 
-def test_a_short_redirect_chain_is_followed(service, private_allowed, camel_jpeg):
+def test_a_short_redirect_chain_is_followed(fetching_service, camel_jpeg):
     routes = {
         "/1": redirect_to("/2", 301),
         "/2": redirect_to("/3", 308),
         "/3": answering(200, camel_jpeg),
     }
     with serving(routes) as server:
-        assert top1(service.predict_url(server.url("/1"))) == CAMEL
+        assert top1(fetching_service.predict_url(server.url("/1"))) == CAMEL
 
 
-def test_a_redirect_to_another_scheme_is_refused(service, private_allowed):
+def test_a_redirect_to_another_scheme_is_refused(fetching_service):
     with serving({"/go": redirect_to("file:///etc/passwd")}) as server:
-        _refused(service, server.url("/go"), ONLY_HTTP)
+        _refused(fetching_service, server.url("/go"), ONLY_HTTP)
 
 
 @pytest.mark.parametrize(
     "location",
     ["http://[::1", "http://[zz]/", "//[::1/x", "http://a:99999/", "http://%zz/", "\x7f"],
 )
-def test_a_redirect_to_a_malformed_url_is_a_400(service, private_allowed, location):
+def test_a_redirect_to_a_malformed_url_is_a_400(fetching_service, location):
     """The remote side writes the Location header: whatever it holds, the answer is a 4xx."""
     with serving({"/go": redirect_to(location)}) as server:
-        _refused(service, server.url("/go"), None)
+        _refused(fetching_service, server.url("/go"), None)
 
 
 # --- property: whatever the URL or the Location, a 4xx (or a picture), never a 5xx ----------
@@ -340,9 +352,8 @@ def _refused_or_classified(response) -> None:
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(url=_URLISH)
 def test_any_fileurl_gets_a_4xx_never_a_5xx(service, no_dns, url):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("MODELHUB_ALLOW_PRIVATE_URLS", raising=False)
-        assert_fast_error(lambda: service.predict_url(url))
+    assert not service.rest_api.settings.allow_private_urls
+    assert_fast_error(lambda: service.predict_url(url))
 
 
 @pytest.fixture(scope="module")
@@ -356,13 +367,13 @@ def redirector():
 
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(location=_URLISH)
-def test_any_redirect_location_gets_a_4xx_never_a_5xx(service, no_dns, redirector, location):
+def test_any_redirect_location_gets_a_4xx_never_a_5xx(
+    fetching_service, no_dns, redirector, location
+):
     server, current = redirector
     current[0] = location
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELHUB_ALLOW_PRIVATE_URLS", "1")
-        _refused_or_classified(service.predict_url(server.url("/go")))
-    service.assert_clean()
+    _refused_or_classified(fetching_service.predict_url(server.url("/go")))
+    fetching_service.assert_clean()
 
 
 # --- a public-looking host that redirects to a private one ---------------------------------
@@ -416,10 +427,11 @@ def multi_service(tmp_path_factory):
     os.symlink("first.png", samples / "alias.png")
     working = root / "working"
     working.mkdir()
-    rest_api = ModelHubRESTAPI(multi.Model(), str(package))
+    refusing = Settings(allow_private_urls=False)
+    rest_api = ModelHubRESTAPI(multi.Model(), str(package), refusing)
     rest_api.working_folder = str(working)
     rest_api.api.output_folder = str(root / "output")
-    with webservice.BackgroundServer(rest_api.app) as server:
+    with webservice.BackgroundServer(rest_api.app, settings=refusing) as server:
         yield server.url, str(package), str(outside), str(working)
 
 
@@ -475,7 +487,7 @@ def test_multi_input_local_paths_leading_out_are_refused_alike(multi_service):
     assert os.listdir(working) == []
 
 
-def test_multi_input_urls_follow_the_url_rule(multi_service, canary, private_refused):
+def test_multi_input_urls_follow_the_url_rule(multi_service, canary):
     url, _, _, working = multi_service
     for spelling in ["http://127.1:{port}/", "file:///etc/passwd", "http://[::1]:{port}/"]:
         inputs = {

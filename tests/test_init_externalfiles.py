@@ -17,6 +17,7 @@ import pytest
 
 from modelhubapi import externalfiles
 from modelhubapi.externalfiles import InitError, load_manifest, run_init
+from modelhubapi.settings import Settings
 
 CONTENT = {"weights.bin": b"\x00\x01weights" * 100, "labels.json": b'{"0": "tench"}'}
 
@@ -205,16 +206,35 @@ def test_http_errors_and_redirects_to_other_schemes_are_refused(package, server)
     routes["/labels.json"] = (302, {"Location": "ftp://127.0.0.1/labels.json"}, b"")
     routes["/weights.bin"] = (503, {}, b"down")
     root = package([entry("labels.json", url)])
-    with pytest.raises(InitError, match="redirect to a non-http"):
+    with pytest.raises(InitError, match="Only http and https URLs are allowed"):
         init(root, [])
     root = package([entry("weights.bin", url)])
-    with pytest.raises(InitError, match="HTTP 503"):
+    with pytest.raises(InitError, match="HTTP status 503"):
         init(root, [])
+
+
+def test_init_reaches_private_hosts_through_the_api_redirect_rule(package, server):
+    """init.json is trusted configuration: its loopback URLs are fetched even with settings
+    under which callers' URLs may not reach private hosts; redirects are followed as for
+    callers, at most 3."""
+    refusing = Settings(allow_private_urls=False)
+    routes, url = server
+    routes["/weights.bin"] = (302, {"Location": "/hop1"}, b"")
+    routes["/hop1"] = (302, {"Location": "/hop2"}, b"")
+    routes["/hop2"] = (200, {}, CONTENT["weights.bin"])
+    root = package([entry("weights.bin", url)])
+    (outcome,) = init(root, [], settings=refusing)
+    assert outcome.source == "download"
+    routes["/hop2"] = (302, {"Location": "/hop3"}, b"")
+    routes["/hop3"] = (302, {"Location": "/hop4"}, b"")
+    (root / "contrib_src" / "model" / "weights.bin").unlink()
+    with pytest.raises(InitError, match="Too many redirects"):
+        init(root, [], settings=refusing)
 
 
 def test_only_http_urls_are_fetched(package):
     root = package([{**entry("labels.json", "x"), "src_url": "file:///etc/hostname"}])
-    with pytest.raises(InitError, match="only http and https URLs are allowed"):
+    with pytest.raises(InitError, match="Only http and https URLs are allowed"):
         init(root, [])
 
 
@@ -223,20 +243,19 @@ def test_downloads_are_capped(package, server, monkeypatch):
     routes["/weights.bin"] = (200, {}, CONTENT["weights.bin"])
     monkeypatch.setattr(externalfiles, "MAX_DOWNLOAD_BYTES", 100)
     root = package([entry("weights.bin", url)])
-    with pytest.raises(InitError, match="more than the 100 cap"):
+    with pytest.raises(InitError, match="more than the 100-byte cap"):
         init(root, [])
     assert tree(root / "contrib_src") == {}
 
 
-def test_a_stalled_server_times_out(package, monkeypatch):
-    monkeypatch.setenv("MODELHUB_URL_TIMEOUT", "1")
+def test_a_stalled_server_times_out(package):
     with socket.socket() as listener:  # accepts connections (kernel backlog), never answers
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         root = package([entry("weights.bin", url)])
         with pytest.raises(InitError, match="timed out"):
-            init(root, [])
+            init(root, [], settings=Settings(url_timeout=1))
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from squeezenet_support import ensure_built
 
 from modelhubapi import ModelHubRESTAPI
 from modelhubapi.safety import urls
+from modelhubapi.settings import Settings
 
 OPENAPI_PATH = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "framework", "modelhubapi", "openapi.json"
@@ -62,13 +63,12 @@ def strategy(operation, kind: str):
 @pytest.fixture(scope="module")
 def web_schema(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("MODELHUB_ALLOW_PRIVATE_URLS", raising=False)
         # Every name is "loopback": refused by the URL rule, with no DNS query and no connection.
         patch.setattr(urls, "resolve_host", lambda host, port: ["127.0.0.1"])
         contrib_src = ensure_built()
         from inference import Model
 
-        api = ModelHubRESTAPI(Model(), contrib_src)
+        api = ModelHubRESTAPI(Model(), contrib_src, Settings(allow_private_urls=False))
         api.working_folder = str(tmp_path_factory.mktemp("working"))
         api.api.output_folder = str(tmp_path_factory.mktemp("output"))
         # The document under test is the one the app serves.

@@ -16,11 +16,13 @@ from PIL import Image, ImageFile
 
 from modelhubapi.safety.errors import InputError
 from modelhubapi.safety.files import (
+    DEFAULT_LIMITS,
     blame_corrupt_files,
     check_input_file,
     file_suffix,
     sniff_mime,
 )
+from modelhubapi.settings import Settings
 
 # The raster types the rule must sniff; each is named after the Pillow format that writes it.
 RASTER_MIMES = ["image/bmp", "image/gif", "image/jpeg", "image/png", "image/tiff", "image/webp"]
@@ -45,9 +47,9 @@ def write(folder, name: str, data: bytes) -> str:
     return str(path)
 
 
-def refusal(path: str, accepted: list[str]) -> InputError:
+def refusal(path: str, accepted: list[str], limits: Settings = DEFAULT_LIMITS) -> InputError:
     with pytest.raises(InputError) as caught:
-        check_input_file(path, accepted)
+        check_input_file(path, accepted, limits)
     assert 400 <= caught.value.status < 500
     assert os.path.dirname(path) not in caught.value.message
     return caught.value
@@ -343,24 +345,24 @@ def test_headers_claiming_huge_sizes_are_refused_before_decoding(
     assert "too large" in refusal(path, [mime]).message
 
 
-def test_pixel_limit_comes_from_settings_at_call_time(tmp_path, monkeypatch):
-    monkeypatch.setenv("MODELHUB_MAX_PIXELS", "100")
+def test_pixel_limit_comes_from_the_settings_given(tmp_path):
+    limits = Settings(max_pixels=100)
     exact = write(tmp_path, "exact.png", image_bytes("PNG", (10, 10)))
     over = write(tmp_path, "over.png", image_bytes("PNG", (11, 10)))
-    assert check_input_file(exact, ["image/png"]) == "image/png"
-    assert refusal(over, ["image/png"]).message.endswith("at most 100 pixels are allowed.")
+    assert check_input_file(exact, ["image/png"], limits) == "image/png"
+    assert check_input_file(over, ["image/png"]) == "image/png"  # the built-in limit
+    message = refusal(over, ["image/png"], limits).message
+    assert message.endswith("at most 100 pixels are allowed.")
 
 
 @pytest.mark.parametrize(
     ("name", "shape"), [("v.nii", (5, 5, 5)), ("v.nii.gz", (5, 5, 5)), ("v.nrrd", (5, 25))]
 )
-def test_volumes_count_voxels_against_the_pixel_limit(tmp_path, monkeypatch, name, shape):
+def test_volumes_count_voxels_against_the_pixel_limit(tmp_path, name, shape):
     path = write_volume(tmp_path, name, shape)
     mime = sniff_mime(path)
-    monkeypatch.setenv("MODELHUB_MAX_PIXELS", "125")
-    assert check_input_file(path, [mime]) == mime
-    monkeypatch.setenv("MODELHUB_MAX_PIXELS", "124")
-    assert "too large" in refusal(path, [mime]).message
+    assert check_input_file(path, [mime], Settings(max_pixels=125)) == mime
+    assert "too large" in refusal(path, [mime], Settings(max_pixels=124)).message
 
 
 def test_npy_header_claiming_a_huge_array_is_refused(tmp_path):

@@ -15,6 +15,11 @@ from PIL import Image
 
 from modelhubapi.safety.errors import InputError
 from modelhubapi.safety.files import check_input_file
+from modelhubapi.settings import Settings
+
+# A pixel limit low enough that a mutated header claiming a big-but-allowed size cannot
+# make each example allocate hundreds of MB.
+LIMITS = Settings(max_pixels=250_000)
 
 # Pillow warns (and carries on) about the damaged metadata these tests are made of.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")
@@ -50,11 +55,8 @@ def _volume(suffix: str, folder: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    """A folder for the examples, and a pixel limit low enough that a mutated header
-    claiming a big-but-allowed size cannot make each example allocate hundreds of MB."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MODELHUB_MAX_PIXELS", "250000")
-        yield str(tmp_path_factory.mktemp("fuzz"))
+    """A folder for the examples."""
+    return str(tmp_path_factory.mktemp("fuzz"))
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +104,7 @@ def _check(workdir: str, data: bytes) -> None:
     with open(path, "wb") as file:
         file.write(data)
     try:
-        mime = check_input_file(path, ACCEPTED)
+        mime = check_input_file(path, ACCEPTED, LIMITS)
     except InputError as error:
         assert 400 <= error.status < 500
         assert workdir not in error.message

@@ -4,6 +4,7 @@ redirect chains; plus a routed "public" name to check each hop and the pinned ad
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import socket
@@ -33,6 +34,9 @@ from loopback_servers import (
 from modelhubapi.safety import urls
 from modelhubapi.safety.errors import InputError
 from modelhubapi.safety.urls import download, is_public_address
+from modelhubapi.settings import Settings
+
+DEFAULTS = Settings()
 
 NOT_ALLOWED = "URL not allowed: its host is unknown or not public."
 UNRESOLVED = "The URL's host name could not be resolved."
@@ -86,10 +90,11 @@ def destination(tmp_path) -> str:
     return str(folder / "file.bin")
 
 
-def refused(url: str, destination: str) -> InputError:
-    """Download must fail with a 4xx and leave nothing at all in the destination folder."""
+def refused(url: str, destination: str, settings: Settings = DEFAULTS) -> InputError:
+    """Download under `settings` must fail with a 4xx and leave nothing at all in the
+    destination folder."""
     with pytest.raises(InputError) as caught:
-        download(url, destination)
+        download(url, destination, urls.Limits.for_callers(settings))
     assert 400 <= caught.value.status < 500
     assert os.listdir(os.path.dirname(destination)) == []
     return caught.value
@@ -160,7 +165,7 @@ def test_every_spelling_of_a_private_host_is_refused_unconnected(
 
 def test_the_canary_does_answer_when_private_urls_are_allowed(canary, private_allowed, destination):
     """Without this, the test above could pass against a dead canary."""
-    download(canary.url("/"), destination)
+    download(canary.url("/"), destination, urls.Limits.for_callers(private_allowed))
     assert canary.contacts == 1
     with open(destination, "rb") as file:
         assert file.read() == BODY
@@ -181,12 +186,15 @@ def test_the_canary_does_answer_when_private_urls_are_allowed(canary, private_al
     ],
 )
 def test_only_http_and_https(private_allowed, destination, url):
-    assert refused(url, destination).message == "Only http and https URLs are allowed."
+    assert (
+        refused(url, destination, private_allowed).message
+        == "Only http and https URLs are allowed."
+    )
 
 
 @pytest.mark.parametrize("url", ["http://", "http:///path", "http://:80/", "http://a:99999/"])
 def test_urls_without_a_usable_host_are_refused(private_allowed, destination, url):
-    assert refused(url, destination).message == NOT_ALLOWED
+    assert refused(url, destination, private_allowed).message == NOT_ALLOWED
 
 
 @pytest.mark.parametrize(
@@ -260,7 +268,7 @@ def test_a_redirect_to_another_scheme_is_refused(routed_public_name, destination
 
 def test_three_redirects_are_followed(private_allowed, destination):
     with serving(hops(3)) as server:
-        download(server.url("/hop/3"), destination)
+        download(server.url("/hop/3"), destination, urls.Limits.for_callers(private_allowed))
         assert [path for path, _ in server.requests] == ["/hop/3", "/hop/2", "/hop/1", "/hop/0"]
     with open(destination, "rb") as file:
         assert file.read() == BODY
@@ -268,19 +276,25 @@ def test_three_redirects_are_followed(private_allowed, destination):
 
 def test_a_fourth_redirect_is_refused(private_allowed, destination):
     with serving(hops(4)) as server:
-        assert refused(server.url("/hop/4"), destination).message == "Too many redirects."
+        assert (
+            refused(server.url("/hop/4"), destination, private_allowed).message
+            == "Too many redirects."
+        )
         assert server.contacts == 4
 
 
 def test_a_redirect_loop_ends(private_allowed, destination):
     with serving({"/loop": redirect_to("/loop", 307)}) as server:
-        assert refused(server.url("/loop"), destination).message == "Too many redirects."
+        assert (
+            refused(server.url("/loop"), destination, private_allowed).message
+            == "Too many redirects."
+        )
 
 
 @pytest.mark.parametrize("status", [304, 401, 404, 500])
 def test_non_2xx_answers_are_refused_plainly(private_allowed, destination, status):
     with serving({"/x": answering(status, b"internal detail at 10.0.0.5")}) as server:
-        error = refused(server.url("/x"), destination)
+        error = refused(server.url("/x"), destination, private_allowed)
     assert error.message == f"The URL answered with HTTP status {status}."
 
 
@@ -288,52 +302,55 @@ def test_a_successful_download_replaces_the_destination(private_allowed, destina
     with open(destination, "wb") as file:
         file.write(b"old content")
     with serving({"/file": ok}) as server:
-        download(server.url("/file?version=2"), destination)
+        download(
+            server.url("/file?version=2"), destination, urls.Limits.for_callers(private_allowed)
+        )
         assert server.requests[0][0] == "/file?version=2"
     assert os.listdir(os.path.dirname(destination)) == ["file.bin"]
     with open(destination, "rb") as file:
         assert file.read() == BODY
 
 
-def test_a_declared_length_over_the_cap_is_refused_at_once(
-    private_allowed, destination, monkeypatch
-):
+def test_a_declared_length_over_the_cap_is_refused_at_once(private_allowed, destination):
     """The server then sends nothing: a refusal before the deadline proves it came from
     the header, not from reading."""
-    monkeypatch.setenv("MODELHUB_URL_TIMEOUT", "30")
+    patient = dataclasses.replace(private_allowed, url_timeout=30)
     with serving({"/big": huge_length}) as server:
-        error = refused(server.url("/big"), destination)
+        error = refused(server.url("/big"), destination, patient)
     assert (error.status, error.message) == (413, "The file is larger than the 32 MB limit.")
 
 
-def test_an_endless_stream_is_cut_at_the_cap(private_allowed, destination, monkeypatch):
-    monkeypatch.setenv("MODELHUB_MAX_UPLOAD_MB", "1")
+def test_an_endless_stream_is_cut_at_the_cap(private_allowed, destination):
+    one_mb = dataclasses.replace(private_allowed, max_upload_bytes=1024 * 1024)
     with serving({"/endless": endless}) as server:
-        error = refused(server.url("/endless"), destination)
+        error = refused(server.url("/endless"), destination, one_mb)
     assert (error.status, error.message) == (413, "The file is larger than the 1 MB limit.")
 
 
 def test_a_body_shorter_than_declared_is_refused(private_allowed, destination):
     with serving({"/short": short_body}) as server:
-        assert refused(server.url("/short"), destination).message == "The download was incomplete."
+        assert (
+            refused(server.url("/short"), destination, private_allowed).message
+            == "The download was incomplete."
+        )
 
 
 def test_a_closed_port_is_refused_plainly(private_allowed, destination):
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-    error = refused(f"http://127.0.0.1:{port}/", destination)
+    error = refused(f"http://127.0.0.1:{port}/", destination, private_allowed)
     assert error.message == "The URL could not be downloaded."
 
 
 @pytest.mark.parametrize("route", [hang, drip_headers, drip_body], ids=lambda route: route.__name__)
-def test_the_deadline_covers_the_whole_download(private_allowed, destination, monkeypatch, route):
+def test_the_deadline_covers_the_whole_download(private_allowed, destination, route):
     """A silent server, and servers dripping a byte every 50 ms (so that no single read
     ever times out): all end at the deadline, far before the servers would stop."""
-    monkeypatch.setenv("MODELHUB_URL_TIMEOUT", "1")
+    one_second = dataclasses.replace(private_allowed, url_timeout=1)
     with serving({"/slow": route}) as server:
         started = time.monotonic()
-        error = refused(server.url("/slow"), destination)
+        error = refused(server.url("/slow"), destination, one_second)
         elapsed = time.monotonic() - started
     assert error.message == "The URL did not answer in time."
     assert elapsed < PATIENCE / 3
@@ -348,11 +365,10 @@ def test_the_deadline_covers_a_slow_dns_lookup(destination, monkeypatch):
         released.wait(PATIENCE)
         return []
 
-    monkeypatch.setenv("MODELHUB_URL_TIMEOUT", "1")
     monkeypatch.setattr(urls, "resolve_host", stuck_lookup)
     started = time.monotonic()
     try:
-        error = refused("http://slow-dns.example/", destination)
+        error = refused("http://slow-dns.example/", destination, Settings(url_timeout=1))
     finally:
         released.set()
     assert error.message == "The URL did not answer in time."
@@ -405,5 +421,7 @@ def test_https_connects_to_the_checked_address_with_sni(
 
 def test_https_refuses_a_certificate_for_another_name(tls_server, private_allowed, destination):
     server, _ = tls_server
-    error = refused(server.url("/file", host="localhost", scheme="https"), destination)
+    error = refused(
+        server.url("/file", host="localhost", scheme="https"), destination, private_allowed
+    )
     assert error.message == "The URL could not be downloaded."

@@ -2,56 +2,56 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 
 import pytest
 
 from modelhubapi import settings
+from modelhubapi.settings import Settings
 
 
 @pytest.fixture
 def fresh_default(monkeypatch, tmp_path):
-    """No MODELHUB_WORKING_DIR, stand-ins for /dev/shm and the disk's temporary folder, and
-    no folder made yet. Yields (memory, disk)."""
-    monkeypatch.delenv("MODELHUB_WORKING_DIR", raising=False)
+    """Stand-ins for /dev/shm and the disk's temporary folder, and no folder made yet.
+    Yields (memory, disk)."""
     memory, disk = tmp_path / "shm", tmp_path / "disk"
     memory.mkdir()
     disk.mkdir()
     monkeypatch.setattr(settings, "_MEMORY_FOLDER", str(memory))
     monkeypatch.setattr(tempfile, "tempdir", str(disk))
     settings._process_temp_dir.cache_clear()
-    settings._default_working_dir.cache_clear()
+    monkeypatch.setattr(settings, "_default_working", [])
     yield str(memory), str(disk)
     settings._process_temp_dir.cache_clear()
-    settings._default_working_dir.cache_clear()
 
 
-def test_scratch_files_go_to_memory_when_it_has_room(fresh_default, monkeypatch):
+def test_scratch_files_go_to_memory_when_it_has_room(fresh_default):
     memory, _ = fresh_default
-    folder = settings.working_dir()
+    folder = Settings().working_folder()
     assert os.path.dirname(folder) == memory
-    monkeypatch.setenv("MODELHUB_MAX_UPLOAD_MB", str(2**30))  # no room any more...
-    assert settings.working_dir() == folder  # ...but one folder per process
+    no_room = Settings(max_upload_bytes=2**50)  # no room any more...
+    assert no_room.working_folder() == folder  # ...but one folder per process
 
 
-def test_too_little_memory_for_every_thread_falls_back_to_disk(fresh_default, monkeypatch):
+def test_too_little_memory_for_every_thread_falls_back_to_disk(fresh_default):
     memory, disk = fresh_default
     free = os.statvfs(memory)
-    too_large_mb = free.f_bavail * free.f_frsize // 2**20 + 1
-    monkeypatch.setenv("MODELHUB_MAX_UPLOAD_MB", str(too_large_mb))
-    assert os.path.dirname(settings.working_dir()) == disk
+    one_thread = Settings(server_threads=1)
+    too_large = dataclasses.replace(one_thread, max_upload_bytes=free.f_bavail * free.f_frsize + 1)
+    assert os.path.dirname(too_large.working_folder()) == disk
 
 
 def test_no_memory_folder_falls_back_to_disk(fresh_default, monkeypatch):
     memory, disk = fresh_default
     monkeypatch.setattr(settings, "_MEMORY_FOLDER", os.path.join(memory, "missing"))
-    assert os.path.dirname(settings.working_dir()) == disk
+    assert os.path.dirname(Settings().working_folder()) == disk
 
 
-def test_the_variable_wins(fresh_default, monkeypatch, tmp_path):
-    monkeypatch.setenv("MODELHUB_WORKING_DIR", str(tmp_path / "mine"))
-    assert settings.working_dir() == str(tmp_path / "mine")
+def test_the_variable_wins(fresh_default, tmp_path):
+    mine = str(tmp_path / "mine")
+    assert Settings.from_environment({"MODELHUB_WORKING_DIR": mine}).working_folder() == mine
 
 
 def test_a_process_folder_left_empty_is_removed_at_exit(tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -25,6 +26,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from squeezenet_support import ensure_built
 
 from modelhubapi import ModelHubRESTAPI
+from modelhubapi.settings import Settings
 from modelhubapi.webservice import BackgroundServer
 
 pytestmark = pytest.mark.browser
@@ -54,21 +56,35 @@ def require_browser(programs: tuple[str, ...] = (CHROMIUM, CHROMEDRIVER)) -> Non
     pytest.skip(reason)
 
 
-def serve(model, package: str, tmp_path_factory) -> Iterator[str]:
-    """The REST API (and so the UI) of `package` on a free loopback port; its base URL."""
-    rest_api = ModelHubRESTAPI(model, package)
+def serve(model, package: str, tmp_path_factory, **settings: Any) -> Iterator[str]:
+    """The REST API (and so the UI) of `package` on a free loopback port, built with
+    `Settings(**settings)`; its base URL."""
+    chosen = Settings(**settings)
+    rest_api = ModelHubRESTAPI(model, package, chosen)
     rest_api.working_folder = str(tmp_path_factory.mktemp("working"))
     rest_api.api.output_folder = str(tmp_path_factory.mktemp("output"))
-    with BackgroundServer(rest_api.app) as server:
+    with BackgroundServer(rest_api.app, settings=chosen) as server:
         yield server.url
 
 
 @pytest.fixture(scope="module")
-def squeezenet_url(tmp_path_factory) -> Iterator[str]:
+def squeezenet() -> tuple[Any, str]:
+    """The SqueezeNet model and its package folder."""
     contrib_src = ensure_built()
     from inference import Model
 
-    yield from serve(Model(), contrib_src, tmp_path_factory)
+    return Model(), contrib_src
+
+
+@pytest.fixture(scope="module")
+def squeezenet_url(squeezenet, tmp_path_factory) -> Iterator[str]:
+    yield from serve(*squeezenet, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def fetching_squeezenet_url(squeezenet, tmp_path_factory) -> Iterator[str]:
+    """SqueezeNet served with URLs to private hosts allowed."""
+    yield from serve(*squeezenet, tmp_path_factory, allow_private_urls=True)
 
 
 @pytest.fixture(scope="module")
@@ -237,18 +253,16 @@ def test_text_file_shows_the_server_error(page, squeezenet_url, tmp_path):
     assert bar_labels(page) == []
 
 
-def test_classify_by_url(page, squeezenet_url, monkeypatch):
+def test_classify_by_url(page, fetching_squeezenet_url):
     # The "remote" file is the app's own sample, on loopback: private addresses allowed.
-    monkeypatch.setenv("MODELHUB_ALLOW_PRIVATE_URLS", "1")
-    open_ui(page, squeezenet_url)
-    url = f"{squeezenet_url}/api/samples/hammer.jpeg"
+    open_ui(page, fetching_squeezenet_url)
+    url = f"{fetching_squeezenet_url}/api/samples/hammer.jpeg"
     page.find_element(By.ID, "url-input").send_keys(url, Keys.ENTER)
     assert wait_for_result(page, url) == "done"
     assert bar_labels(page)[0] == "hammer"
 
 
-def test_refused_url_shows_the_server_error(page, squeezenet_url, monkeypatch):
-    monkeypatch.delenv("MODELHUB_ALLOW_PRIVATE_URLS", raising=False)
+def test_refused_url_shows_the_server_error(page, squeezenet_url):
     open_ui(page, squeezenet_url)
     url = f"{squeezenet_url}/api/samples/hammer.jpeg"
     expected = requests.get(f"{squeezenet_url}/api/predict", params={"fileurl": url},

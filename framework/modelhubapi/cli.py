@@ -23,10 +23,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from modelhubapi import externalfiles, metrics, settings, webservice
+from modelhubapi import atomicfiles, externalfiles, metrics, webservice
 from modelhubapi.distribution import engine_version
 from modelhubapi.pythonapi import ConfigError, ModelHubAPI, describe_error
 from modelhubapi.safety import files
+from modelhubapi.settings import Settings, SettingsError
 
 CONTRIB_FOLDER_NAME = "contrib_src"
 SYNSETS_NAME = "imagenet_synsets.txt"
@@ -91,8 +92,8 @@ def load_model(contrib_dir: str) -> Any:
     return model
 
 
-def _api(contrib_dir: str) -> ModelHubAPI:
-    return ModelHubAPI(load_model(contrib_dir), contrib_dir)
+def _api(contrib_dir: str, settings: Settings) -> ModelHubAPI:
+    return ModelHubAPI(load_model(contrib_dir), contrib_dir, settings)
 
 
 def _accepted_formats(api: ModelHubAPI) -> list[str]:
@@ -102,15 +103,16 @@ def _accepted_formats(api: ModelHubAPI) -> list[str]:
         raise CliError(f"Cannot read the model's config: {error}") from None
 
 
-def predict_file(api: Any, path: str, formats: list[str]) -> dict:
-    """`api.predict(path)` after the input-safety checks; `{"error": ...}` on bad input."""
+def predict_file(api: ModelHubAPI, path: str, formats: list[str]) -> dict:
+    """`api.predict(path)` after the input-safety checks (under `api.settings`);
+    `{"error": ...}` on bad input."""
     if os.path.isdir(path):
         return {"error": "Is a directory: name the image files in it (for example DIR/*.jpg)."}
     if not os.path.isfile(path):
         return {"error": "File not found."}
     try:
-        files.check_input_file(path, formats)
-        with files.blame_corrupt_files([path]):
+        files.check_input_file(path, formats, api.settings)
+        with files.blame_corrupt_files([path], api.settings):
             return api.predict_or_raise(path, numpyToFile=False)
     except Exception as error:
         return {"error": describe_error(error)}
@@ -129,7 +131,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         os.environ["MODELHUB_VARIANT"] = args.variant
     init_json = os.path.abspath(args.init_json) if args.init_json else None
     outcomes = externalfiles.run_init(
-        os.path.abspath(args.contrib), init_json, build=not args.no_build
+        os.path.abspath(args.contrib), init_json, build=not args.no_build, settings=args.settings
     )
     fetched = sum(outcome.source != "present" for outcome in outcomes)
     print(f"init: {len(outcomes)} external files verified, {fetched} fetched.")
@@ -152,7 +154,7 @@ def _format_prediction(path: str, result: dict) -> str:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     images = [os.path.abspath(image) for image in args.images]
-    api = _api(check_contrib_dir(args.contrib))
+    api = _api(check_contrib_dir(args.contrib), args.settings)
     formats = _accepted_formats(api)
     results = []
     with tqdm(images, desc="predict", unit="img", file=sys.stderr, disable=len(images) < 2) as bar:
@@ -171,13 +173,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 # --- evaluate --------------------------------------------------------------------------------
 
 
-def find_synsets(explicit: str | None) -> str:
+def find_synsets(explicit: str | None, mirrors: Sequence[str]) -> str:
     """--synsets, else imagenet_synsets.txt from the mirror folders (MODELHUB_MIRROR)."""
     if explicit:
         if not os.path.isfile(explicit):
             raise CliError(f"Synset list {explicit} not found.")
         return os.path.abspath(explicit)
-    for path in externalfiles.find_in_mirrors(SYNSETS_NAME, settings.mirror_dirs()):
+    for path in externalfiles.find_in_mirrors(SYNSETS_NAME, mirrors):
         return path
     raise CliError(f"{SYNSETS_NAME} not found: pass --synsets FILE or set MODELHUB_MIRROR.")
 
@@ -201,7 +203,7 @@ def imagenet_files(folder: str, limit: int | None) -> list[tuple[str, str]]:
     return files[:limit] if limit else files
 
 
-def _evaluate_one(api: Any, path: str, expected: str, formats: list[str]) -> dict:
+def _evaluate_one(api: ModelHubAPI, path: str, expected: str, formats: list[str]) -> dict:
     result = predict_file(api, path, formats)
     if "error" in result:
         return {"file": os.path.basename(path), "expected": expected, "error": result["error"]}
@@ -219,7 +221,7 @@ def _evaluate_one(api: Any, path: str, expected: str, formats: list[str]) -> dic
 
 
 def evaluate(
-    api: Any, files: list[tuple[str, str]], synsets: list[str], labels: dict[str, str]
+    api: ModelHubAPI, files: list[tuple[str, str]], synsets: list[str], labels: dict[str, str]
 ) -> dict:
     """Top-1/top-5 over `files`; an image that fails or has an unknown id counts as a miss."""
     index = {wnid: position for position, wnid in enumerate(synsets)}
@@ -237,7 +239,7 @@ def evaluate(
     seconds = time.perf_counter() - started
     count = len(results)
     return {
-        "variant": settings.model_variant(),
+        "variant": api.settings.model_variant,
         "images": count,
         "errors": sum("error" in result for result in results),
         "top1": sum(result.get("top1", False) for result in results) / count,
@@ -263,7 +265,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     folder = os.path.abspath(args.directory)
     output = os.path.abspath(args.json) if args.json else None
     files = imagenet_files(folder, args.limit)
-    synsets = _read_lines(find_synsets(args.synsets))
+    synsets = _read_lines(find_synsets(args.synsets, args.settings.mirror_dirs))
     contrib_dir = check_contrib_dir(args.contrib)
     labels_path = os.path.abspath(args.labels or os.path.join(contrib_dir, "model", "labels.json"))
     try:
@@ -271,10 +273,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             labels = json.load(handle)
     except (OSError, ValueError) as error:
         raise CliError(f"Cannot read the labels {labels_path}: {error}") from None
-    summary = {"directory": folder, **evaluate(_api(contrib_dir), files, synsets, labels)}
+    api = _api(contrib_dir, args.settings)
+    summary = {"directory": folder, **evaluate(api, files, synsets, labels)}
     print(_table(summary))
     if output:
-        externalfiles.write_atomically(output, (json.dumps(summary, indent=2) + "\n").encode())
+        atomicfiles.write_atomically(output, (json.dumps(summary, indent=2) + "\n").encode())
         print(f"wrote {output}")
     return 0
 
@@ -286,9 +289,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     contrib_dir = check_contrib_dir(args.contrib)
     model = load_model(contrib_dir)
     try:
-        webservice.start(model, contrib_dir)
+        webservice.start(model, contrib_dir, settings=args.settings)
     except OSError as error:  # the port is taken, or binding it needs privileges
-        address = f"{settings.host()}:{settings.port()}"
+        address = f"{args.settings.host}:{args.settings.port}"
         raise CliError(f"Cannot serve on {address}: {error.strerror or error}.") from None
     return 0
 
@@ -389,8 +392,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "modelhub") -> int:
     """Run one command; the exit status. `prog` is the name usage messages show."""
     args = build_parser(prog).parse_args(argv)
     try:
+        args.settings = Settings.from_environment()  # read once, for every command
         return args.handler(args)
-    except (CliError, externalfiles.InitError, settings.SettingsError) as error:
+    except (CliError, externalfiles.InitError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

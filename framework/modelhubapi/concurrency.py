@@ -1,20 +1,20 @@
 """The server's concurrency policy, in one place.
 
 waitress reads every request whole before a thread takes it, and holds up to
-`settings.max_connections()` connections (idle ones closed after `CHANNEL_TIMEOUT`
+the settings' `max_connections` connections (idle ones closed after `CHANNEL_TIMEOUT`
 seconds), so slow or idle clients cost a socket, not a thread. What can still hold a
 request thread for long is bounded here, by refusing the excess at once (503 with
 `Retry-After`) rather than queueing it behind the threads that uploads need:
 
-- URL downloads (`?fileurl=` and multi-input URLs): each may take `settings.url_timeout()`
-  seconds on a slow remote; at most `settings.url_downloads()` run at once.
+- URL downloads (`?fileurl=` and multi-input URLs): each may take the settings' `url_timeout`
+  seconds on a slow remote; at most `url_downloads` run at once.
 - Model-file downloads (`/api/get_model_files`, megabytes): a client that does not read
   holds its thread until the connection times out; at most `MODEL_FILE_DOWNLOADS` at once.
 
 And about as many requests run the model (decode, pre-process, infer) at once as there are
 cores (`model_runs`): more only take turns on the same cores, each finishing later. The
 others wait for a turn in their threads, which the server has more of
-(`settings.server_threads()`) for requests that wait on something else.
+(`server_threads`) for requests that wait on something else.
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ does not start.
 For each file: a destination that already has the right SHA-256 is left alone (not even
 rewritten, so a second run changes nothing); otherwise the file is taken from a mirror folder
 (`MODELHUB_MIRROR`, searched recursively by file name: offline set-ups and CI) or downloaded
-(http/https only, socket timeout, size cap). Bytes are hashed while they are written to a
-temporary file beside the destination, which replaces the destination only when the hash
-matches (fsync, then os.replace): a wrong checksum or a broken download leaves nothing
-half-written and names the file in the error.
+(the engine's HTTP client, `safety.urls`: http/https only, a timeout on every wait, size
+cap). Bytes are hashed while they are written to a temporary file beside the destination,
+which replaces the destination only when the hash matches (`atomicfiles`, durably): a wrong
+checksum or a broken download leaves nothing half-written and names the file in the error.
 
 Convention: when the package ships `build.py` next to `inference.py`, its `main()` runs after
 the files are in place, to derive model files from the fetched ones (e.g. an ONNX model from
@@ -31,17 +31,18 @@ import os
 import re
 import shutil
 import sys
-import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from tqdm import tqdm
 
-from modelhubapi import settings
+from modelhubapi.atomicfiles import atomic_output
+from modelhubapi.atomicfiles import write_atomically as write_atomically  # for build hooks
+from modelhubapi.safety import urls
+from modelhubapi.safety.errors import InputError
+from modelhubapi.settings import Settings
 
 # Generous: ModelHub models reach a few hundred MB. It bounds a server that streams forever.
 MAX_DOWNLOAD_BYTES = 4 * 1024**3
@@ -122,40 +123,6 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def atomic_output(dest: str) -> Iterator[BinaryIO]:
-    """A temporary file beside `dest` that replaces it only if the block finishes cleanly.
-
-    Same folder, so os.replace is an atomic rename; fsync before it so a crash cannot leave
-    a complete-looking but empty file; the folder is fsynced after so the rename persists.
-    """
-    folder = os.path.dirname(dest)
-    os.makedirs(folder, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it 0600; a service user must read it
-        os.replace(temporary, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    directory = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def write_atomically(dest: str, data: bytes) -> None:
-    """Replace `dest` with `data` atomically (for build hooks writing derived files)."""
-    with atomic_output(dest) as handle:
-        handle.write(data)
-
-
 class _ChecksumMismatch(Exception):
     def __init__(self, actual: str):
         super().__init__(f"SHA-256 {actual}")
@@ -174,7 +141,7 @@ class _HashingWriter:
 
 @contextlib.contextmanager
 def _verified_output(file: ExternalFile) -> Iterator[_HashingWriter]:
-    with atomic_output(file.dest) as handle:
+    with atomic_output(file.dest, durable=True) as handle:
         writer = _HashingWriter(handle)
         yield writer
         actual = writer.digest.hexdigest()
@@ -201,51 +168,53 @@ def find_in_mirrors(name: str, mirrors: Sequence[str]) -> list[str]:
     return _mirror_index(mirrors).get(name, [])
 
 
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """urllib would follow a redirect to ftp://; the init step speaks http(s) only."""
+def _download(file: ExternalFile, out: _HashingWriter, progress: bool, wait: float) -> None:
+    """Download through the engine's one HTTP client (`safety.urls`), with its redirect,
+    connection and size rules; private hosts allowed (init.json is the package's own
+    configuration, and mirrors on a local network are common), no overall deadline (files
+    reach hundreds of MB) but `wait` seconds for any one wait."""
+    limits = urls.Limits(
+        max_bytes=MAX_DOWNLOAD_BYTES,
+        deadline=None,
+        wait=wait,
+        allow_private=True,
+    )
+    with urls.open_url(file.url, limits) as body, tqdm(
+        total=body.length,
+        unit="B",
+        unit_scale=True,
+        desc=os.path.basename(file.dest),
+        disable=not progress,
+        leave=False,
+    ) as bar:
+        body.copy_to(_Progress(out, bar))
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
-            raise urllib.error.URLError(f"redirect to a non-http(s) URL refused: {newurl}")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
+class _Progress:
+    """A writer that moves a progress bar by what it passes on."""
 
-def _download(file: ExternalFile, out: _HashingWriter, progress: bool) -> None:
-    if urllib.parse.urlsplit(file.url).scheme not in ("http", "https"):
-        raise ValueError("only http and https URLs are allowed")
-    opener = urllib.request.build_opener(_HttpOnlyRedirects)
-    request = urllib.request.Request(file.url, headers={"User-Agent": "modelhub-init"})
-    with opener.open(request, timeout=settings.url_timeout()) as response:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
-        if total is not None and total > MAX_DOWNLOAD_BYTES:
-            raise ValueError(f"{total} bytes announced, more than the {MAX_DOWNLOAD_BYTES} cap")
-        received = 0
-        with tqdm(
-            total=total,
-            unit="B",
-            unit_scale=True,
-            desc=os.path.basename(file.dest),
-            disable=not progress,
-            leave=False,
-        ) as bar:
-            while chunk := response.read(_CHUNK):
-                received += len(chunk)
-                if received > MAX_DOWNLOAD_BYTES:
-                    raise ValueError(f"more than the {MAX_DOWNLOAD_BYTES} bytes cap")
-                out.write(chunk)
-                bar.update(len(chunk))
+    def __init__(self, target: _HashingWriter, bar: tqdm) -> None:
+        self._target = target
+        self._bar = bar
+
+    def write(self, data: bytes) -> int:
+        self._bar.update(len(data))
+        return self._target.write(data)
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, urllib.error.HTTPError):
-        return f"HTTP {error.code} {error.reason}"
-    if isinstance(error, urllib.error.URLError):
-        return str(error.reason)
+    if isinstance(error, urls.TooLarge):
+        return f"more than the {error.limit}-byte cap"
+    if isinstance(error, InputError):
+        return error.message
+    if isinstance(error, TimeoutError):
+        return "timed out"
     return str(error) or type(error).__name__
 
 
-def _fetch(file: ExternalFile, mirror_index: dict[str, list[str]], progress: bool) -> Outcome:
+def _fetch(
+    file: ExternalFile, mirror_index: dict[str, list[str]], progress: bool, wait: float
+) -> Outcome:
     """Put a verified copy at `file.dest`: from the first mirror copy that matches, else the URL."""
     problems = []
     for name in file.names:
@@ -264,10 +233,10 @@ def _fetch(file: ExternalFile, mirror_index: dict[str, list[str]], progress: boo
         problems.append("not found in the mirror folders (MODELHUB_MIRROR)")
     try:
         with _verified_output(file) as out:
-            _download(file, out, progress)
+            _download(file, out, progress, wait)
     except _ChecksumMismatch as mismatch:
         problems.append(f"download from {file.url} has {mismatch}")
-    except (OSError, ValueError, http.client.HTTPException) as error:
+    except (OSError, InputError, http.client.HTTPException) as error:
         problems.append(f"download from {file.url} failed: {_describe(error)}")
     else:
         return Outcome(file, "download", file.url)
@@ -277,16 +246,21 @@ def _fetch(file: ExternalFile, mirror_index: dict[str, list[str]], progress: boo
 
 
 def ensure_files(
-    files: Sequence[ExternalFile], mirrors: Sequence[str] | None = None, progress: bool = True
+    files: Sequence[ExternalFile],
+    mirrors: Sequence[str] | None = None,
+    progress: bool = True,
+    settings: Settings | None = None,
 ) -> list[Outcome]:
     """Make every destination hold its verified file; see the module docstring for the order.
 
     With `progress`, downloads show a progress bar and each fetched file a line on stderr;
-    nothing is printed for files already in place. `mirrors` defaults to
-    settings.mirror_dirs() (relative paths are relative to the current directory, as for any
-    path given in the environment).
+    nothing is printed for files already in place. `settings` (read from the environment
+    when not given) set the download's longest wait (`url_timeout`) and the default of
+    `mirrors`, `mirror_dirs` (relative paths are relative to the current directory, as for
+    any path given in the environment).
     """
-    mirrors = settings.mirror_dirs() if mirrors is None else mirrors
+    settings = settings or Settings.from_environment()
+    mirrors = settings.mirror_dirs if mirrors is None else mirrors
     index: dict[str, list[str]] | None = None
     outcomes = []
     for file in files:
@@ -295,7 +269,7 @@ def ensure_files(
             continue
         if index is None:  # walk the mirrors only when something is actually missing
             index = _mirror_index(mirrors)
-        outcome = _fetch(file, index, progress)
+        outcome = _fetch(file, index, progress, settings.url_timeout)
         if progress:
             tqdm.write(f"fetched {file.label} from {outcome.origin}", file=sys.stderr)
         outcomes.append(outcome)
@@ -334,10 +308,12 @@ def run_init(
     mirrors: Sequence[str] | None = None,
     build: bool = True,
     progress: bool = True,
+    settings: Settings | None = None,
 ) -> list[Outcome]:
-    """The whole init step: external files, then the package's build hook."""
+    """The whole init step: external files (see `ensure_files`), then the package's build
+    hook."""
     manifest = load_manifest(init_json or default_init_json(contrib_dir))
-    outcomes = ensure_files(manifest, mirrors, progress)
+    outcomes = ensure_files(manifest, mirrors, progress, settings)
     if build:
         run_build_hook(contrib_dir)
     return outcomes

@@ -10,10 +10,9 @@ from __future__ import annotations
 import errno
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
-from . import settings
 from .concurrency import Busy
 from .pythonapi import ConfigError, ModelError
 from .safety.errors import InputError
@@ -32,7 +31,8 @@ _MAX_DETAIL_CHARS = 200
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Answer every error `app` raises as JSON (see the module's docstring)."""
+    """Answer every error `app` raises as JSON (see the module's docstring); a 413 names
+    the app's `MAX_CONTENT_LENGTH`."""
     app.register_error_handler(InputError, _input_error)
     app.register_error_handler(ConfigError, _config_error)
     app.register_error_handler(ModelError, _model_error)
@@ -97,7 +97,7 @@ def _http_error(error: HTTPException) -> Response:
     status = error.code or 500
     message = _HTTP_MESSAGES.get(status, f"{error.name}.")
     if status == 413:
-        message = too_large_message()
+        message = too_large_message(current_app.config["MAX_CONTENT_LENGTH"])
     response = error_answer(message, status)
     for name, value in error.get_headers():
         if name.lower() != "content-type":
@@ -105,9 +105,10 @@ def _http_error(error: HTTPException) -> Response:
     return response
 
 
-def too_large_message() -> str:
-    """The answer to a body over the upload limit (from Flask or from waitress)."""
-    return f"The request is too large: the limit is {settings.max_upload_bytes() // 2**20} MB."
+def too_large_message(limit: int) -> str:
+    """The answer to a body over the upload limit of `limit` bytes (from Flask or from
+    waitress)."""
+    return f"The request is too large: the limit is {limit // 2**20} MB."
 
 
 def _os_error(error: OSError) -> Response:

@@ -15,22 +15,25 @@ from typing import Any
 
 from flask import request
 
-from . import settings, uploads
+from . import uploads
 from .concurrency import Gate
 from .pythonapi import check_input_names, input_reference, is_url, package_path
 from .safety import files, urls
 from .safety.errors import InputError
 from .scratch import Scratch
+from .settings import Settings
 
 # A POST body of this Content-Type is the input itself (`curl --data-binary`), not a form.
 RAW_BODY_PREFIX = "image/"
 
 
 class Inputs:
-    """Fetches the inputs of the requests of one app."""
+    """Fetches the inputs of the requests of one app, under its settings."""
 
-    def __init__(self) -> None:
-        self._url_downloads = Gate(settings.url_downloads(), "URL downloads")
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._url_limits = urls.Limits.for_callers(settings)
+        self._url_downloads = Gate(settings.url_downloads, "URL downloads")
 
     def receive(self, scratch: Scratch) -> str:
         """Save the request's input (upload, raw body or URL) in a scratch file; its path."""
@@ -47,7 +50,7 @@ class Inputs:
                 'Give the input as ?fileurl=<http(s) URL>, or POST it in the form field "file".'
             )
         with self._url_downloads.slot():
-            urls.download(url, destination)
+            urls.download(url, destination, self._url_limits)
         return destination
 
     def fetch_all(
@@ -64,7 +67,7 @@ class Inputs:
             if is_url(reference):
                 path = self._download(reference, scratch, f"input-{number}")
             else:
-                path = _confine(reference, contrib_src_dir)
+                path = _confine(reference, contrib_src_dir, self._settings.data_dir)
             fetched[name] = {**inputs[name], "fileurl": path}
         return fetched
 
@@ -77,23 +80,23 @@ class Inputs:
         """
         destination = scratch.new_path(name)
         with self._url_downloads.slot():
-            urls.download(url, destination)
+            urls.download(url, destination, self._url_limits)
         mime = files.sniff_mime(destination)
         if mime is None:
             raise InputError("Incorrect file type.")
-        files.check_input_file(destination, [mime])
+        files.check_input_file(destination, [mime], self._settings)
         return scratch.add_suffix(destination, files.file_suffix(mime))
 
 
-def _confine(reference: str, contrib_src_dir: str) -> str:
-    """The real path of a local input if it lies in `sample_data/` or the data folder.
+def _confine(reference: str, contrib_src_dir: str, data_dir: str | None) -> str:
+    """The real path of a local input if it lies in `sample_data/` or `data_dir`.
 
     Existence is not checked (the model reports a missing file itself, as in ModelHub),
     so the one refusal below says nothing about paths outside those folders.
     """
     allowed = [os.path.join(contrib_src_dir, "sample_data")]
-    if settings.data_dir():
-        allowed.append(settings.data_dir())
+    if data_dir:
+        allowed.append(data_dir)
     try:
         path = os.path.realpath(package_path(contrib_src_dir, reference))
         for folder in allowed:

@@ -130,14 +130,15 @@ def instrument(app: flask.Flask, *, model_id: str, model_name: str, engine_versi
         if flask.request.environ.pop(_STARTED_KEY, None) is not None:
             metrics.in_flight.dec()
 
-    app.add_url_rule("/metrics", "metrics", lambda: _scrape(metrics))
+    # prometheus_client's own variable (not one of settings.py's), read once like it: when it
+    # is set at import, the library keeps values in files, and the scrape must add up every
+    # process's files instead of reading this process's registry.
+    multiprocess_mode = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    app.add_url_rule("/metrics", "metrics", lambda: _scrape(metrics, multiprocess_mode))
 
 
-def _scrape(metrics: _AppMetrics) -> flask.Response:
-    # prometheus_client's own variable (not one of settings.py's): when it is set at import,
-    # the library keeps values in files, and the scrape must add up every process's files
-    # instead of reading this process's registry.
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+def _scrape(metrics: _AppMetrics, multiprocess_mode: bool) -> flask.Response:
+    if multiprocess_mode:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:

@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from . import distribution, outputs, settings
+from . import distribution, outputs
 from .safety.errors import InputError
+from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -125,16 +126,20 @@ class ModelHubAPI:
 
     Attributes (ModelHub's names): `model`, `contrib_src_dir`, `output_folder` (where array
     outputs are written as HDF5; callers may change it at any time) and `framework_dir` (the
-    folder holding the engine's LICENSE and NOTICE).
+    folder holding the engine's LICENSE and NOTICE); `settings`, the engine's settings
+    (read from the environment at construction when not given).
     """
 
     # (path and stat signature, text) of the config file last read; see get_config.
     _remembered: tuple[tuple, str] | None = None
 
-    def __init__(self, model: Any, contrib_src_dir: str) -> None:
+    def __init__(
+        self, model: Any, contrib_src_dir: str, settings: Settings | None = None
+    ) -> None:
         self.model = model
         self.contrib_src_dir = contrib_src_dir
-        self.output_folder = settings.output_dir()
+        self.settings = settings or Settings.from_environment()
+        self.output_folder = self.settings.output_folder()
         self.framework_dir = distribution.licence_dir()
 
     def get_config(self) -> dict:
@@ -373,7 +378,9 @@ class ModelHubAPI:
         if isinstance(value, np.ndarray):
             shape = list(value.shape)
             if numpyToFile:
-                file_name = outputs.write_hdf5(value, self.output_folder, name)
+                file_name = outputs.write_hdf5(
+                    value, self.output_folder, name, self.settings.output_max_age
+                )
                 prediction = f"{url_root}api/output/{file_name}"
             else:
                 prediction = value.tolist()

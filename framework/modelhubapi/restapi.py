@@ -13,8 +13,10 @@ What a file is comes from its bytes (`safety.files`), and names picked by caller
 through `safety.names`. How many requests run the model at once, and how many slow
 downloads may run, is `concurrency`'s rule; shutting down gently is `lifecycle`'s.
 
-`working_folder` and `api` (with its `output_folder`) are read on every request, so callers
-may change them after construction, as ModelHub's tests do.
+The app is built with one immutable `Settings` (read from the environment at construction
+when not given) and reads no environment variable afterwards. `working_folder` and `api`
+(with its `output_folder`) are read on every request, so callers may change them after
+construction, as ModelHub's tests do.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from urllib.parse import quote
 from flask import Flask, Response, jsonify, request, send_file, send_from_directory
 from werkzeug.exceptions import NotFound, ServiceUnavailable
 
-from . import metrics, settings
+from . import metrics
 from .concurrency import MODEL_FILE_DOWNLOADS, Gate, model_runs
 from .distribution import engine_version
 from .httperrors import SHUTTING_DOWN, register_error_handlers
@@ -43,6 +45,7 @@ from .pythonapi import ConfigError, ModelHubAPI, input_names
 from .safety import files, names
 from .safety.errors import InputError
 from .scratch import Scratch, scratch_files
+from .settings import Settings
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("modelhubapi.access")
@@ -54,15 +57,22 @@ _PROBES = frozenset({"ready", "health"})
 
 
 class ModelHubRESTAPI:
-    """The Flask app (`app`) serving one model through its Python API (`api`)."""
+    """The Flask app (`app`) serving one model through its Python API (`api`), under
+    `settings`."""
 
-    def __init__(self, model: Any, contrib_src_dir: str) -> None:
-        self.api = ModelHubAPI(model, contrib_src_dir)
-        self.working_folder = settings.working_dir()
+    def __init__(
+        self, model: Any, contrib_src_dir: str, settings: Settings | None = None
+    ) -> None:
+        self.settings = settings or Settings.from_environment()
+        self.api = ModelHubAPI(model, contrib_src_dir, self.settings)
+        self.working_folder = self.settings.working_folder()
         self.app = Flask(__name__)
+        # Werkzeug answers 413 from the Content-Length before the body is read, and cuts a
+        # body without one at the limit.
+        self.app.config["MAX_CONTENT_LENGTH"] = self.settings.max_upload_bytes
         self._ready = False
         self.draining = Draining()
-        self._inputs = Inputs()
+        self._inputs = Inputs(self.settings)
         self._model_file_downloads = Gate(MODEL_FILE_DOWNLOADS, "model-file downloads")
         self._model_runs = model_runs()
         self._warm_up_lock = threading.Lock()
@@ -167,7 +177,7 @@ class ModelHubRESTAPI:
         accepted = self.api.accepted_formats(config)
         with self._scratch() as scratch:
             path = self._inputs.receive(scratch)
-            mime = files.check_input_file(path, accepted)
+            mime = files.check_input_file(path, accepted, self.settings)
             path = scratch.add_suffix(path, files.file_suffix(mime))
             return jsonify(self._run(path, mime, scratch, request.url_root, config))
 
@@ -353,7 +363,7 @@ class ModelHubRESTAPI:
         with (
             self._model_runs,
             metrics.inference_timer(),
-            files.blame_corrupt_files(input_files),
+            files.blame_corrupt_files(input_files, self.settings),
         ):
             return self.api.predict_or_raise(model_input, numpyToFile, url_root, config)
 
@@ -390,11 +400,8 @@ def _send_named(folder: str, name: str, mimetype: str | None = None) -> Response
 
 
 def _start_request() -> None:
-    """Per-request set-up: the start time for the access log, and the upload limit, read
-    now so a changed MODELHUB_MAX_UPLOAD_MB applies without a restart (413 comes from
-    Werkzeug before the body is read when Content-Length says it is too large)."""
+    """The start time of the request, for the access log."""
     request.environ[_STARTED_KEY] = time.perf_counter()
-    request.max_content_length = settings.max_upload_bytes()
 
 
 def _allow_cross_origin(response: Response) -> Response:

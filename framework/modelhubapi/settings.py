@@ -1,8 +1,11 @@
 """The engine's configuration: every environment variable it reads, in one place.
 
-Each value is read when asked for, not at import, so a test (or a process
-manager) can change the environment before starting a service. Defaults are
-the safe choice: loopback only, bounded sizes, private addresses refused.
+`Settings.from_environment()` reads them once, into an immutable `Settings`, which the
+app factories (`ModelHubRESTAPI`, `ModelHubAPI`, `webservice.start`, the CLI) are handed;
+nothing reads the environment per request. Built without one, those factories read the
+environment when they are constructed. Tests build apps with their own `Settings(...)` or
+`dataclasses.replace(...)`. Defaults are the safe choice: loopback only, bounded sizes,
+private addresses refused.
 
 Variables (default, meaning):
 - HOST (127.0.0.1; 0.0.0.0 in the image): address the web service binds.
@@ -34,37 +37,111 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import os
 import tempfile
+import threading
+from collections.abc import Mapping
 from functools import cache
 
 from . import scratch
+
+_MIB = 1024 * 1024
+# Shared memory: files there never touch a disk. On ext4 creating, writing and removing a
+# request's upload costs about 0.4 ms more than in memory, some 5 % of a SqueezeNet answer.
+_MEMORY_FOLDER = "/dev/shm"
+_default_working: list[str] = []  # the per-process working folder, once made
+_default_working_lock = threading.Lock()
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value the engine cannot use."""
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value or default
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every setting of the engine; see the module docstring for each variable.
+
+    `working_dir` and `output_dir` are None for a per-process temporary folder, made on
+    first use (`working_folder()`, `output_folder()`).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    server_threads: int = 8
+    working_dir: str | None = None
+    output_dir: str | None = None
+    output_max_age: int = 3600
+    data_dir: str | None = None
+    max_upload_bytes: int = 32 * _MIB
+    max_pixels: int = 40_000_000
+    max_image_bytes: int = 320 * _MIB
+    url_timeout: float = 10.0
+    url_downloads: int = 2
+    max_connections: int = 1000
+    allow_private_urls: bool = False
+    mirror_dirs: tuple[str, ...] = ()
+    model_variant: str = "fp32"
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings the environment (`os.environ` unless given) holds; SettingsError
+        naming the variable if one is malformed."""
+        env = _Environment(os.environ if environ is None else environ)
+        return cls(
+            host=env.text("HOST", cls.host),
+            port=env.number("PORT", cls.port),
+            server_threads=env.number("MODELHUB_THREADS", cls.server_threads),
+            working_dir=env.text("MODELHUB_WORKING_DIR", "") or None,
+            output_dir=env.text("MODELHUB_OUTPUT_DIR", "") or None,
+            output_max_age=env.number("MODELHUB_OUTPUT_MAX_AGE", cls.output_max_age),
+            data_dir=env.text("MODELHUB_DATA_DIR", "") or None,
+            max_upload_bytes=env.mebibytes("MODELHUB_MAX_UPLOAD_MB", cls.max_upload_bytes),
+            max_pixels=env.number("MODELHUB_MAX_PIXELS", cls.max_pixels),
+            max_image_bytes=env.mebibytes("MODELHUB_MAX_IMAGE_MB", cls.max_image_bytes),
+            url_timeout=float(env.number("MODELHUB_URL_TIMEOUT", int(cls.url_timeout))),
+            url_downloads=env.number("MODELHUB_URL_DOWNLOADS", cls.url_downloads),
+            max_connections=env.number("MODELHUB_MAX_CONNECTIONS", cls.max_connections),
+            allow_private_urls=env.flag("MODELHUB_ALLOW_PRIVATE_URLS"),
+            mirror_dirs=tuple(
+                path for path in env.text("MODELHUB_MIRROR", "").split(os.pathsep) if path
+            ),
+            model_variant=env.text("MODELHUB_VARIANT", cls.model_variant),
+        )
+
+    def working_folder(self) -> str:
+        """Scratch space for uploads and downloads: `working_dir`, else a per-process folder,
+        in memory (/dev/shm) when that has room for every request thread's largest upload."""
+        needed = self.server_threads * self.max_upload_bytes
+        return self.working_dir or _default_working_dir(needed)
+
+    def output_folder(self) -> str:
+        """Where array outputs are written: `output_dir`, else a per-process folder."""
+        return self.output_dir or _process_temp_dir("output")
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = _env(name, str(default))
-    try:
-        return int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+class _Environment:
+    """Typed reads of environment variables; blank counts as unset."""
 
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
 
-def _env_flag(name: str) -> bool:
-    return _env(name, "0").lower() in {"1", "true", "yes", "on"}
+    def text(self, name: str, default: str) -> str:
+        return self._environ.get(name, "").strip() or default
 
+    def number(self, name: str, default: int) -> int:
+        raw = self.text(name, str(default))
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
 
-# Shared memory: files there never touch a disk. On ext4 creating, writing and removing a
-# request's upload costs about 0.4 ms more than in memory, some 5 % of a SqueezeNet answer.
-_MEMORY_FOLDER = "/dev/shm"
+    def mebibytes(self, name: str, default_bytes: int) -> int:
+        """A size given in MiB, in bytes."""
+        return self.number(name, default_bytes // _MIB) * _MIB
+
+    def flag(self, name: str) -> bool:
+        return self.text(name, "0").lower() in {"1", "true", "yes", "on"}
 
 
 @cache
@@ -86,87 +163,26 @@ def _remove_if_empty(folder: str) -> None:
         os.rmdir(folder)
 
 
-def _memory_folder_with_room() -> str | None:
-    """`/dev/shm` if this process may write there and it has room for the largest upload of
-    every request thread at once (Docker gives containers 64 MB of it); else None. Should it
-    fill up all the same (other processes, multi-input requests), a request that cannot
-    write its files is answered 503."""
+def _default_working_dir(needed: int) -> str:
+    """Decided once per process, by the first caller: the room in /dev/shm may change, the
+    folder must not."""
+    with _default_working_lock:
+        if not _default_working:
+            _default_working.append(
+                _process_temp_dir("working", _memory_folder_with_room(needed))
+            )
+        return _default_working[0]
+
+
+def _memory_folder_with_room(needed: int) -> str | None:
+    """`/dev/shm` if this process may write there and it has `needed` bytes of room (Docker
+    gives containers 64 MB of it); else None. Should it fill up all the same (other
+    processes, multi-input requests), a request that cannot write its files is answered 503."""
     try:
         usage = os.statvfs(_MEMORY_FOLDER)
     except OSError:
         return None
     room = usage.f_bavail * usage.f_frsize
-    needed = server_threads() * max_upload_bytes()
     if room < needed or not os.access(_MEMORY_FOLDER, os.W_OK | os.X_OK):
         return None
     return _MEMORY_FOLDER
-
-
-def host() -> str:
-    return _env("HOST", "127.0.0.1")
-
-
-def port() -> int:
-    return _env_int("PORT", 8080)
-
-
-def server_threads() -> int:
-    return _env_int("MODELHUB_THREADS", 8)
-
-
-def working_dir() -> str:
-    return _env("MODELHUB_WORKING_DIR", "") or _default_working_dir()
-
-
-@cache
-def _default_working_dir() -> str:
-    """Decided once per process: the room in /dev/shm may change, the folder must not."""
-    return _process_temp_dir("working", _memory_folder_with_room())
-
-
-def output_dir() -> str:
-    return _env("MODELHUB_OUTPUT_DIR", "") or _process_temp_dir("output")
-
-
-def output_max_age() -> int:
-    return _env_int("MODELHUB_OUTPUT_MAX_AGE", 3600)
-
-
-def data_dir() -> str | None:
-    return _env("MODELHUB_DATA_DIR", "") or None
-
-
-def max_upload_bytes() -> int:
-    return _env_int("MODELHUB_MAX_UPLOAD_MB", 32) * 1024 * 1024
-
-
-def max_pixels() -> int:
-    return _env_int("MODELHUB_MAX_PIXELS", 40_000_000)
-
-
-def max_image_bytes() -> int:
-    return _env_int("MODELHUB_MAX_IMAGE_MB", 320) * 1024 * 1024
-
-
-def url_timeout() -> float:
-    return float(_env_int("MODELHUB_URL_TIMEOUT", 10))
-
-
-def url_downloads() -> int:
-    return _env_int("MODELHUB_URL_DOWNLOADS", 2)
-
-
-def max_connections() -> int:
-    return _env_int("MODELHUB_MAX_CONNECTIONS", 1000)
-
-
-def allow_private_urls() -> bool:
-    return _env_flag("MODELHUB_ALLOW_PRIVATE_URLS")
-
-
-def mirror_dirs() -> list[str]:
-    return [path for path in _env("MODELHUB_MIRROR", "").split(os.pathsep) if path]
-
-
-def model_variant() -> str:
-    return _env("MODELHUB_VARIANT", "fp32")

@@ -3,14 +3,13 @@
 Why waitress: the model is loaded once and shared by request threads (ONNX Runtime releases
 the GIL while it computes, so threads use both cores), nothing forks, and waitress reads a
 request's whole body before a thread takes it, so slow clients cannot tie up the threads
-that run the model. It binds `settings.host()`:`settings.port()` with
-`settings.server_threads()` threads; the app lets about as many of them run the model at once
-as there are cores (`concurrency`), the rest stand by for requests held up behind slow ones.
+that run the model. It binds the settings' `host`:`port` with `server_threads` threads; the
+app lets about as many of them run the model at once as there are cores (`concurrency`),
+the rest stand by for requests held up behind slow ones.
 
-waitress answers a few requests itself before the app runs: a body over the upload limit
-(refused from its Content-Length, before the body is read; the limit is read from `settings`
-for each request, like every other limit) and malformed HTTP. Those answers are given the
-API's JSON error shape too.
+waitress answers a few requests itself before the app runs: a body over the settings'
+upload limit (refused from its Content-Length, before the body is read) and malformed
+HTTP. Those answers are given the API's JSON error shape too.
 
 `start` blocks and is what `run.py` and `python -m modelhubapi serve` call;
 `create_server` builds a bound, not yet running server, and `BackgroundServer` runs one in a
@@ -36,11 +35,12 @@ from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask
 
-from . import memory, settings
+from . import memory
 from .concurrency import CHANNEL_TIMEOUT, CLEANUP_INTERVAL
 from .httperrors import too_large_message
 from .lifecycle import Draining
 from .restapi import ModelHubRESTAPI, log_access
+from .settings import Settings
 
 logger = logging.getLogger(__name__)
 # The most bytes one read of a connection takes (waitress reads 8 KiB).
@@ -52,7 +52,9 @@ _LINGER_SECONDS = 10.0
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def start(model: Any, contrib_src_dir: str, startNetron: bool = False) -> None:
+def start(
+    model: Any, contrib_src_dir: str, startNetron: bool = False, settings: Settings | None = None
+) -> None:
     """Serve `model` (from the contributor package at `contrib_src_dir`) until stopped.
 
     The socket is bound first (a busy port fails at once), then the model answers a warm-up
@@ -61,20 +63,21 @@ def start(model: Any, contrib_src_dir: str, startNetron: bool = False) -> None:
 
     `startNetron` is ModelHub's switch for its Netron model viewer, which this engine does
     not include; it is accepted so that existing `run.py` files passing it work unchanged.
-    SIGTERM ends it after the requests already received are answered (see
-    `_stop_gently_on_sigterm`).
+    `settings` are read from the environment here when not given. SIGTERM ends it after the
+    requests already received are answered (see `_stop_gently_on_sigterm`).
     """
     logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
     if startNetron:
         logger.info("The Netron model viewer is not part of this engine; not starting it.")
-    rest_api = ModelHubRESTAPI(model, contrib_src_dir)
-    server = create_server(rest_api.app)
+    settings = settings or Settings.from_environment()
+    rest_api = ModelHubRESTAPI(model, contrib_src_dir, settings)
+    server = create_server(rest_api.app, settings=settings)
     rest_api.warm_up()
     # What is alive now (the model, the app, every module) lives as long as the process, so
     # the garbage collector need never scan it again: a full collection of it pauses a
     # request for about 9 ms, every few hundred requests.
     gc.freeze()
-    logger.info("Serving %s with %d threads", contrib_src_dir, settings.server_threads())
+    logger.info("Serving %s with %d threads", contrib_src_dir, settings.server_threads)
     server.print_listen("Serving on http://{}:{}")
     memory.give_back_when_idle(rest_api.draining)
     _stop_gently_on_sigterm(rest_api.draining)
@@ -127,22 +130,23 @@ def create_server(
     port: int | None = None,
     threads: int | None = None,
     socket_map: dict | None = None,
+    settings: Settings | None = None,
 ) -> Any:
     """A waitress server for the WSGI `app`, bound but not yet running (call `run()`).
 
-    Defaults come from `settings`. The sockets are bound here first, so a busy port fails
-    before waitress starts any thread. Bodies larger than the upload limit are refused by
-    waitress from their Content-Length before they are read (see `_UploadLimitedParser`).
+    `host`, `port` and `threads` default to `settings`' (read from the environment when not
+    given), which also set the upload limit and the connection limit. The sockets are bound
+    here first, so a busy port fails before waitress starts any thread. Bodies larger than
+    the upload limit are refused by waitress from their Content-Length before they are read.
     How many requests run the model at once is the app's concern (`concurrency`).
     """
+    settings = settings or Settings.from_environment()
     options = {
-        "threads": threads if threads is not None else settings.server_threads(),
-        # Read now so that a malformed MODELHUB_MAX_UPLOAD_MB fails at start; each request
-        # then applies the value current at its arrival (`_UploadLimitedParser`).
-        "max_request_body_size": settings.max_upload_bytes() + 1,
+        "threads": threads if threads is not None else settings.server_threads,
+        "max_request_body_size": settings.max_upload_bytes + 1,
         "ident": "modelhub",
         # Slow and idle clients cost a socket, not a thread (see `concurrency`).
-        "connection_limit": settings.max_connections(),
+        "connection_limit": settings.max_connections,
         "channel_timeout": CHANNEL_TIMEOUT,
         "cleanup_interval": CLEANUP_INTERVAL,
         # A photo arrives in one read instead of one per 8 KiB, each a turn of the I/O
@@ -150,8 +154,8 @@ def create_server(
         "recv_bytes": _RECV_BYTES,
     }
     sockets = _bind(
-        host if host is not None else settings.host(),
-        port if port is not None else settings.port(),
+        host if host is not None else settings.host,
+        port if port is not None else settings.port,
     )
     try:
         server = waitress.create_server(app, map=socket_map, sockets=sockets, **options)
@@ -188,11 +192,21 @@ def _bind(host: str, port: int) -> list[socket.socket]:
 class BackgroundServer:
     """A waitress server answering in a thread of its own, e.g. on 127.0.0.1 port 0 (a free
     port): for tests and benchmarks that need the real server. `url` is its base URL;
-    `close()` (or leaving the `with` block) stops it and its threads."""
+    `close()` (or leaving the `with` block) stops it and its threads. `settings` (read from
+    the environment when not given) set its upload and connection limits."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 4):
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        threads: int = 4,
+        settings: Settings | None = None,
+    ):
         self._map: dict = {}
-        self._server = create_server(app, host, port, threads, socket_map=self._map)
+        self._server = create_server(
+            app, host, port, threads, socket_map=self._map, settings=settings
+        )
         self.url = f"http://{host}:{self._server.effective_port}"
         self._thread = threading.Thread(target=self._server.run, name="waitress", daemon=True)
         self._closed = False
@@ -234,7 +248,10 @@ class _JSONErrorTask(ErrorTask):
 
     def execute(self) -> None:
         error = self.request.error
-        message = too_large_message() if error.code == 413 else f"{error.reason}."
+        if error.code == 413:
+            message = too_large_message(self.request.max_upload_bytes)
+        else:
+            message = f"{error.reason}."
         body = json.dumps({"error": message}).encode("utf-8")
         self.status = f"{error.code} {error.reason}"
         self.response_headers.extend(
@@ -251,24 +268,14 @@ class _JSONErrorTask(ErrorTask):
         log_access(method, path, error.code, 0.0, len(body))
 
 
-class _RequestAdjustments:
-    """The server's waitress settings, with the body limit of one request."""
-
-    def __init__(self, adjustments: Any, max_request_body_size: int) -> None:
-        self._adjustments = adjustments
-        self.max_request_body_size = max_request_body_size
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._adjustments, name)
-
-
 class _UploadLimitedParser(HTTPRequestParser):
-    """waitress's request parser, with the body limit read from `settings` for each request
-    (waitress fixes it when the server is made): a changed MODELHUB_MAX_UPLOAD_MB applies at
-    once, as it does in the app, and a 413 always names the limit that was applied."""
+    """waitress's request parser, which keeps the upload limit (waitress's
+    `max_request_body_size` less the byte that makes it refuse) for the 413's message, and
+    closes the connection of an ambiguous request."""
 
     def __init__(self, adjustments: Any) -> None:
-        super().__init__(_RequestAdjustments(adjustments, settings.max_upload_bytes() + 1))
+        super().__init__(adjustments)
+        self.max_upload_bytes = adjustments.max_request_body_size - 1
 
     def parse_header(self, header_plus: bytes) -> None:
         """A request with both Transfer-Encoding and Content-Length is read as chunked and
@@ -280,8 +287,7 @@ class _UploadLimitedParser(HTTPRequestParser):
 
 
 class _Channel(HTTPChannel):
-    """waitress's connection, with this server's parser (the upload limit read per request)
-    and its JSON error answers."""
+    """waitress's connection, with this server's parser and its JSON error answers."""
 
     error_task_class = _JSONErrorTask
     parser_class = _UploadLimitedParser

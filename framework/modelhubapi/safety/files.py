@@ -5,7 +5,7 @@ then reached a decoder it was never meant for. Here the type is sniffed from mag
 numbers (and, for JSON, from parsing) and checked against the model's accepted formats.
 Then the size of the picture is read from the header *before* anything is decoded
 (a few-KB PNG can claim 20000x20000 pixels, a small .nii.gz can inflate to gigabytes)
-and checked against `settings.max_pixels()`.
+and checked against the settings' `max_pixels`.
 
 The pixels themselves are decoded once, by the model: decoding them here as well would add
 a third to the pre-processing of a photo. When the model then fails, `blame_corrupt_files`
@@ -31,8 +31,11 @@ import numpy as np
 from numpy.lib import format as npy_format
 from PIL import Image, ImageMode
 
-from .. import settings
+from ..settings import Settings
 from .errors import InputError
+
+# The limits of a call given none: the built-in defaults (an app passes its own settings).
+DEFAULT_LIMITS = Settings()
 
 # How many leading bytes sniffing looks at: enough for DICOM (132) and a NIfTI-1 header (348).
 _HEAD_BYTES = 512
@@ -119,11 +122,13 @@ def sniff_mime(path: str) -> str | None:
     )
 
 
-def check_input_file(path: str, accepted_formats: list[str]) -> str:
+def check_input_file(
+    path: str, accepted_formats: list[str], limits: Settings = DEFAULT_LIMITS
+) -> str:
     """The sniffed MIME type of `path` if the model may be given it; else InputError (400).
 
     Refuses empty files, types not in `accepted_formats` ('Incorrect file type.'), more
-    than settings.max_pixels() pixels (voxels for NIfTI, NRRD and .npy), read from the
+    than `limits.max_pixels` pixels (voxels for NIfTI, NRRD and .npy), read from the
     header before anything is decoded, headers that cannot be parsed (truncated or
     corrupt), and NRRD headers that point at a separate data file. Pixels are not decoded
     (see `blame_corrupt_files`).
@@ -134,14 +139,16 @@ def check_input_file(path: str, accepted_formats: list[str]) -> str:
     if mime is None or not _is_accepted(mime, accepted_formats):
         raise InputError("Incorrect file type.")
     if mime in _PILLOW_FORMATS:
-        _check_raster_header(path, _PILLOW_FORMATS[mime])
+        _check_raster_header(path, _PILLOW_FORMATS[mime], limits)
     elif mime in _SHAPE_READERS:
-        _check_pixel_count(_read_shape(path, _SHAPE_READERS[mime]))
+        _check_pixel_count(_read_shape(path, _SHAPE_READERS[mime]), limits.max_pixels)
     return mime
 
 
 @contextlib.contextmanager
-def blame_corrupt_files(paths: Iterable[str]) -> Iterator[None]:
+def blame_corrupt_files(
+    paths: Iterable[str], limits: Settings = DEFAULT_LIMITS
+) -> Iterator[None]:
     """Run a model on checked files: if it fails and one of `paths` is a raster image that
     does not decode whole, raise InputError('The file is truncated or corrupt.') instead.
 
@@ -151,7 +158,7 @@ def blame_corrupt_files(paths: Iterable[str]) -> Iterator[None]:
         yield
     except Exception:
         for path in paths:
-            _check_decodes_whole(path)
+            _check_decodes_whole(path, limits.max_pixels)
         raise
 
 
@@ -245,28 +252,28 @@ def _sniff_json(path: str, head: bytes) -> str | None:
     return "application/json" if isinstance(document, dict | list) else None
 
 
-def _check_raster_header(path: str, pillow_format: str) -> None:
+def _check_raster_header(path: str, pillow_format: str, limits: Settings) -> None:
     """The header parses, the pixel count it declares is within the limit, and so is the
     memory its pixels will take (`_check_memory`); a JPEG has few enough scans."""
-    image = _open_image(path, pillow_format)
+    image = _open_image(path, pillow_format, limits.max_pixels)
     try:
-        _check_pixel_count(image.size)
-        _check_memory(image)
+        _check_pixel_count(image.size, limits.max_pixels)
+        _check_memory(image, limits.max_image_bytes)
     finally:
         image.close()
     if pillow_format == "JPEG":
         _check_jpeg_scans(path)
 
 
-def _check_memory(image: Image.Image) -> None:
-    """Refuse an image whose decoded pixels would take more than settings.max_image_bytes(),
+def _check_memory(image: Image.Image, max_bytes: int) -> None:
+    """Refuse an image whose decoded pixels would take more than `max_bytes`,
     from its header: pixels x samples x bytes per sample. What a package's pre-processing
     needs beyond that is the package's to keep small (SqueezeNet's rescales samples deeper
     than 8 bits a block of rows at a time); lower MODELHUB_MAX_IMAGE_MB for one that is not."""
     mode = ImageMode.getmode(image.mode)
     cost = math.prod(image.size) * len(mode.bands) * np.dtype(mode.typestr).itemsize
-    if cost > settings.max_image_bytes():
-        limit = settings.max_image_bytes() // 2**20
+    if cost > max_bytes:
+        limit = max_bytes // 2**20
         raise InputError(
             f"The image is too large: its pixels would take more than {limit} MB of memory."
         )
@@ -290,7 +297,7 @@ def _check_jpeg_scans(path: str) -> None:
                 )
 
 
-def _open_image(path: str, pillow_format: str) -> Image.Image:
+def _open_image(path: str, pillow_format: str, max_pixels: int) -> Image.Image:
     """Open lazily (header only) with the one plugin the sniffed type calls for.
 
     Any failure of a parser on hostile bytes means the file is corrupt, whatever the
@@ -300,12 +307,12 @@ def _open_image(path: str, pillow_format: str) -> Image.Image:
     try:
         return Image.open(path, formats=[pillow_format])
     except Image.DecompressionBombError:
-        raise _too_many_pixels() from None
+        raise _too_many_pixels(max_pixels) from None
     except Exception:
         raise InputError(_CORRUPT) from None
 
 
-def _check_decodes_whole(path: str) -> None:
+def _check_decodes_whole(path: str, max_pixels: int) -> None:
     """InputError if `path` is a raster image whose header or (first frame's) pixels do
     not decode; nothing for other files. JPEG is decoded at 1/8 scale, which still reads
     every byte of it."""
@@ -315,7 +322,7 @@ def _check_decodes_whole(path: str) -> None:
         return
     if pillow_format is None:
         return
-    image = _open_image(path, pillow_format)
+    image = _open_image(path, pillow_format, max_pixels)
     try:
         if image.format == "JPEG":
             image.draft(image.mode, (1, 1))
@@ -326,14 +333,13 @@ def _check_decodes_whole(path: str) -> None:
         image.close()
 
 
-def _check_pixel_count(shape: Sequence[int]) -> None:
-    """Refuse a picture (or volume) of more than settings.max_pixels() elements."""
-    if math.prod(shape) > settings.max_pixels():
-        raise _too_many_pixels()
+def _check_pixel_count(shape: Sequence[int], limit: int) -> None:
+    """Refuse a picture (or volume) of more than `limit` elements."""
+    if math.prod(shape) > limit:
+        raise _too_many_pixels(limit)
 
 
-def _too_many_pixels() -> InputError:
-    limit = settings.max_pixels()
+def _too_many_pixels(limit: int) -> InputError:
     return InputError(f"The image is too large: at most {limit} pixels are allowed.")
 
 

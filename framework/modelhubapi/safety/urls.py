@@ -1,4 +1,5 @@
-"""The URL rule: SSRF-safe, bounded download of an http(s) URL given by a caller.
+"""The URL rule: SSRF-safe, bounded download of an http(s) URL given by a caller; and the
+engine's one HTTP client, which the init step uses too (`fetch` with its own `Limits`).
 
 ModelHub fetched any URL it was given (any scheme, internal hosts included) with no
 timeout and no size cap: a caller could make the server read its own metadata
@@ -6,17 +7,20 @@ service or hang a request thread for ever. Here, for every hop:
 
 1. only `http`/`https`, no credentials, a host made of plain name characters;
 2. the host is resolved once (`resolve_host`) and *every* address must be public
-   (unless `settings.allow_private_urls()`), which covers every spelling of an
-   address (`127.1`, `0x7f000001`, `[::ffff:127.0.0.1]`, `localhost.`, ...)
+   (unless `Limits.allow_private`: the settings' `allow_private_urls` for callers, always
+   for init.json's URLs, which are the package's own configuration), which covers every
+   spelling of an address (`127.1`, `0x7f000001`, `[::ffff:127.0.0.1]`, `localhost.`, ...)
    because the check is made on what the name resolves to, not on how it is written;
 3. the connection goes to a checked address itself (no second lookup that DNS
    rebinding could answer differently); TLS still verifies the certificate for the
    name in the URL;
 4. at most `MAX_REDIRECTS` redirects, each hop checked from step 1 again;
-5. one deadline for the whole download (`settings.url_timeout()`), enforced on every
-   socket read and write, so a server dripping one byte at a time cannot stretch it;
+5. one deadline for the whole download (the settings' `url_timeout`), enforced on every
+   socket read and write, so a server dripping one byte at a time cannot stretch it
+   (the init step, whose files reach hundreds of MB, has no overall deadline but the
+   same limit on each wait);
 6. the body is streamed to a temporary file next to the destination under the size
-   cap (`settings.max_upload_bytes()`) and renamed into place only when complete.
+   cap (the settings' `max_upload_bytes`) and renamed into place only when complete.
 """
 
 from __future__ import annotations
@@ -24,18 +28,20 @@ from __future__ import annotations
 import http.client
 import io
 import ipaddress
-import os
+import math
 import socket
 import ssl
 import string
-import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
-from typing import NamedTuple
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO, NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
 
-from .. import settings
+from .. import atomicfiles
+from ..settings import Settings
 from .errors import InputError
 
 MAX_REDIRECTS = 3
@@ -50,6 +56,59 @@ _RESOLVER = ThreadPoolExecutor(_RESOLVER_THREADS, thread_name_prefix="modelhub-d
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one download may do: `max_bytes` of body, `deadline` seconds in all (None: no
+    overall deadline), `wait` seconds at most for any one lookup, connection, read or
+    write, and whether hosts may resolve to non-public addresses."""
+
+    max_bytes: int
+    deadline: float | None
+    wait: float
+    allow_private: bool = False
+
+    @classmethod
+    def for_callers(cls, settings: Settings) -> Limits:
+        """The limits of a URL a caller gives the API, from the app's settings."""
+        return cls(
+            max_bytes=settings.max_upload_bytes,
+            deadline=settings.url_timeout,
+            wait=settings.url_timeout,
+            allow_private=settings.allow_private_urls,
+        )
+
+
+_DEFAULT_LIMITS = Limits.for_callers(Settings())
+
+
+class TooLarge(InputError):
+    """The body is (or was announced to be) larger than `limit` bytes."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"The file is larger than the {limit // (1024 * 1024)} MB limit.", 413)
+        self.limit = limit
+
+
+class _Clock(NamedTuple):
+    """The time a download has left: the overall deadline (a time.monotonic() value, or
+    infinity) and the longest single wait."""
+
+    deadline: float
+    wait: float
+
+    @classmethod
+    def start(cls, limits: Limits) -> _Clock:
+        overall = math.inf if limits.deadline is None else limits.deadline
+        return cls(time.monotonic() + overall, limits.wait)
+
+    def remaining(self) -> float:
+        """Seconds the next wait may take; TimeoutError once the deadline has passed."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        return min(left, self.wait)
+
+
 class _Target(NamedTuple):
     """One hop of a download: where to connect and what to ask for."""
 
@@ -59,22 +118,22 @@ class _Target(NamedTuple):
     request_target: str
 
 
-def download(url: str, destination: str) -> None:
+def download(url: str, destination: str, limits: Limits | None = None) -> None:
     """Download an http(s) URL to `destination` (a file path), or raise InputError.
 
     Scheme, credentials, host and every address the host resolves to are checked before
-    any connection (non-public addresses refused unless settings.allow_private_urls());
-    the connection goes to a checked address; at most MAX_REDIRECTS redirects, each hop
-    checked alike; settings.url_timeout() seconds in all; settings.max_upload_bytes() at
-    most (413 beyond). Messages are plain; no partial file is ever left behind.
+    any connection (non-public addresses refused unless `limits.allow_private`); the
+    connection goes to a checked address; at most MAX_REDIRECTS redirects, each hop
+    checked alike; `limits.deadline` seconds in all; `limits.max_bytes` at most (413
+    beyond). `limits` defaults to the built-in settings' (`Limits.for_callers(Settings())`).
+    Messages are plain; no partial file is ever left behind.
     """
-    deadline = time.monotonic() + settings.url_timeout()
     try:
-        response = _follow_redirects(url, deadline)
-        try:
-            _save_body(response, destination)
-        finally:
-            response.close()
+        with (
+            open_url(url, limits or _DEFAULT_LIMITS) as body,
+            atomicfiles.atomic_output(destination) as file,
+        ):
+            body.copy_to(file)
     except TimeoutError:
         raise InputError("The URL did not answer in time.") from None
     except (OSError, http.client.HTTPException):
@@ -120,10 +179,53 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address
     return [inner for inner in embedded if inner is not None]
 
 
-def _follow_redirects(url: str, deadline: float) -> http.client.HTTPResponse:
+class Body:
+    """The body of a checked 2xx response, not read yet."""
+
+    def __init__(self, response: http.client.HTTPResponse, limit: int) -> None:
+        self._response = response
+        self._limit = limit
+
+    @property
+    def length(self) -> int | None:
+        """The announced length in bytes, if the server gave one."""
+        return self._response.length
+
+    def copy_to(self, file: BinaryIO) -> None:
+        """Write the whole body to `file`, chunk by chunk (one socket read each); TooLarge
+        past the limit, InputError if the connection ends before the announced length."""
+        received = 0
+        while chunk := self._response.read1(_CHUNK_BYTES):
+            received += len(chunk)
+            if received > self._limit:
+                raise TooLarge(self._limit)
+            file.write(chunk)
+        if self._response.length:
+            raise InputError("The download was incomplete.")
+
+
+@contextmanager
+def open_url(url: str, limits: Limits) -> Iterator[Body]:
+    """The body of a GET of `url`, redirects followed and every hop checked as `download`
+    says, within `limits`; the connection is closed at the end of the block.
+
+    Raises InputError for a refused URL, host, status or announced size (TooLarge),
+    TimeoutError when time runs out, OSError or http.client.HTTPException when the
+    network fails.
+    """
+    response = _follow_redirects(url, _Clock.start(limits), limits.allow_private)
+    try:
+        if response.length is not None and response.length > limits.max_bytes:
+            raise TooLarge(limits.max_bytes)
+        yield Body(response, limits.max_bytes)
+    finally:
+        response.close()
+
+
+def _follow_redirects(url: str, clock: _Clock, allow_private: bool) -> http.client.HTTPResponse:
     """GET `url`, following at most MAX_REDIRECTS redirects; the final 2xx response, open."""
     for _ in range(MAX_REDIRECTS + 1):
-        response = _get(_parse(url), deadline)
+        response = _get(_parse(url), clock, allow_private)
         location = response.getheader("Location")
         if response.status in _REDIRECT_STATUSES and location:
             response.close()
@@ -188,7 +290,7 @@ def _not_allowed() -> InputError:
     return InputError("URL not allowed: its host is unknown or not public.")
 
 
-def _checked_addresses(host: str, port: int, deadline: float) -> list[str]:
+def _checked_addresses(host: str, port: int, clock: _Clock, allow_private: bool) -> list[str]:
     """Resolve once; refuse unless every address is public (or private ones are allowed).
 
     The lookup runs in a resolver thread so that a slow DNS server counts against the
@@ -201,7 +303,7 @@ def _checked_addresses(host: str, port: int, deadline: float) -> list[str]:
     """
     lookup = _RESOLVER.submit(resolve_host, host, port)
     try:
-        addresses = lookup.result(timeout=_remaining(deadline))
+        addresses = lookup.result(timeout=clock.remaining())
     except TimeoutError:  # the deadline passed: the caller answers "did not answer in time"
         raise
     except socket.gaierror:
@@ -210,17 +312,17 @@ def _checked_addresses(host: str, port: int, deadline: float) -> list[str]:
         raise _not_allowed() from None
     if not addresses:
         raise _not_allowed()
-    if not settings.allow_private_urls() and not all(
+    if not allow_private and not all(
         is_public_address(ipaddress.ip_address(address)) for address in addresses
     ):
         raise _not_allowed()
     return addresses
 
 
-def _get(target: _Target, deadline: float) -> http.client.HTTPResponse:
+def _get(target: _Target, clock: _Clock, allow_private: bool) -> http.client.HTTPResponse:
     """Send one GET to a checked address of `target`; the response with its headers read."""
-    addresses = _checked_addresses(target.host, target.port, deadline)
-    stream = _DeadlineStream(_connect(target, addresses, deadline), deadline)
+    addresses = _checked_addresses(target.host, target.port, clock, allow_private)
+    stream = _DeadlineStream(_connect(target, addresses, clock), clock)
     try:
         stream.sendall(_request_bytes(target))
         response = http.client.HTTPResponse(stream, method="GET")  # type: ignore[arg-type]
@@ -231,19 +333,19 @@ def _get(target: _Target, deadline: float) -> http.client.HTTPResponse:
     return response
 
 
-def _connect(target: _Target, addresses: list[str], deadline: float) -> socket.socket:
+def _connect(target: _Target, addresses: list[str], clock: _Clock) -> socket.socket:
     """Connect to the first checked address that answers; TLS verified against the URL's name."""
     error: OSError = ConnectionError("no address")
     for address in addresses:
         try:
-            sock = socket.create_connection((address, target.port), timeout=_remaining(deadline))
+            sock = socket.create_connection((address, target.port), timeout=clock.remaining())
         except OSError as exc:
             error = exc
             continue
         if target.scheme == "http":
             return sock
         try:
-            sock.settimeout(_remaining(deadline))
+            sock.settimeout(clock.remaining())
             return ssl.create_default_context().wrap_socket(sock, server_hostname=target.host)
         except BaseException:
             sock.close()
@@ -267,33 +369,25 @@ def _request_bytes(target: _Target) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
 
 
-def _remaining(deadline: float) -> float:
-    """Seconds left before `deadline`; TimeoutError once it has passed."""
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise TimeoutError("deadline passed")
-    return remaining
-
-
 class _DeadlineStream(io.RawIOBase):
     """A socket as http.client sees it, re-armed with the time left before every read
     and write: a plain socket timeout restarts with each byte received, so a slow-drip
     server could otherwise hold a download far past its deadline."""
 
-    def __init__(self, sock: socket.socket, deadline: float):
+    def __init__(self, sock: socket.socket, clock: _Clock):
         super().__init__()
         self._sock = sock
-        self._deadline = deadline
+        self._clock = clock
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        self._sock.settimeout(_remaining(self._deadline))
+        self._sock.settimeout(self._clock.remaining())
         return self._sock.recv_into(buffer)
 
     def sendall(self, data: bytes) -> None:
-        self._sock.settimeout(_remaining(self._deadline))
+        self._sock.settimeout(self._clock.remaining())
         self._sock.sendall(data)
 
     def makefile(self, mode: str = "rb") -> io.BufferedReader:
@@ -305,36 +399,3 @@ class _DeadlineStream(io.RawIOBase):
             self._sock.close()
         super().close()
 
-
-def _save_body(response: http.client.HTTPResponse, destination: str) -> None:
-    """Stream the body under the size cap to a temporary file beside `destination`,
-    then rename it into place; on any failure the temporary file is removed."""
-    limit = settings.max_upload_bytes()
-    if response.length is not None and response.length > limit:
-        raise _too_large(limit)
-    folder = os.path.dirname(os.path.abspath(destination))
-    handle, partial = tempfile.mkstemp(dir=folder, prefix=".download-", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            _copy_capped(response, file, limit)
-        os.replace(partial, destination)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(partial)
-        raise
-
-
-def _copy_capped(response: http.client.HTTPResponse, file: io.BufferedWriter, limit: int) -> None:
-    """Copy the body chunk by chunk (one socket read each), refusing past `limit` bytes."""
-    received = 0
-    while chunk := response.read1(_CHUNK_BYTES):
-        received += len(chunk)
-        if received > limit:
-            raise _too_large(limit)
-        file.write(chunk)
-    if response.length:
-        raise InputError("The download was incomplete.")
-
-
-def _too_large(limit: int) -> InputError:
-    return InputError(f"The file is larger than the {limit // (1024 * 1024)} MB limit.", 413)
