@@ -170,14 +170,15 @@ def find_in_mirrors(name: str, mirrors: Sequence[str]) -> list[str]:
 
 def _download(file: ExternalFile, out: _HashingWriter, progress: bool, wait: float) -> None:
     """Download through the engine's one HTTP client (`safety.urls`), with its redirect,
-    connection and size rules; private hosts allowed (init.json is the package's own
-    configuration, and mirrors on a local network are common), no overall deadline (files
-    reach hundreds of MB) but `wait` seconds for any one wait."""
+    connection and size rules; private hosts and the environment's proxy allowed (init.json
+    is the package's own configuration, and mirrors on a local network are common), no
+    overall deadline (files reach hundreds of MB) but `wait` seconds for any one wait."""
     limits = urls.Limits(
         max_bytes=MAX_DOWNLOAD_BYTES,
         deadline=None,
         wait=wait,
         allow_private=True,
+        use_proxy=True,
     )
     with urls.open_url(file.url, limits) as body, tqdm(
         total=body.length,
@@ -285,7 +286,8 @@ def run_build_hook(contrib_dir: str) -> bool:
     if not os.path.isfile(path):
         return False
     contrib_dir = os.path.abspath(contrib_dir)
-    if contrib_dir not in sys.path:
+    added = contrib_dir not in sys.path
+    if added:  # the hook imports the package's own modules by name
         sys.path.insert(0, contrib_dir)
     spec = importlib.util.spec_from_file_location("modelhub_contrib_build", path)
     module = importlib.util.module_from_spec(spec)
@@ -294,6 +296,9 @@ def run_build_hook(contrib_dir: str) -> bool:
         module.main()
     except Exception as error:
         raise InitError(f"{path} failed: {error}") from error
+    finally:
+        if added:  # another package's modules must not be found first later on
+            sys.path.remove(contrib_dir)
     return True
 
 

@@ -21,6 +21,11 @@ service or hang a request thread for ever. Here, for every hop:
    same limit on each wait);
 6. the body is streamed to a temporary file next to the destination under the size
    cap (the settings' `max_upload_bytes`) and renamed into place only when complete.
+
+A trusted download (`Limits.use_proxy`: the init step's) goes through the environment's
+proxy when one is set (`http_proxy`, `https_proxy`, `no_proxy`, as pip and curl read them):
+https through a CONNECT tunnel, TLS still verified end to end. A caller's URL never does:
+the proxy would resolve the name itself, past the address check.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import socket
 import ssl
 import string
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -50,6 +56,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST_CHARACTERS = frozenset(string.ascii_lowercase + string.digits + "-.")
 _CHUNK_BYTES = 64 * 1024
 _USER_AGENT = "modelhub-engine"
+_PROXY_HEAD_BYTES = 64 * 1024
 _RESOLVER_THREADS = 4
 _RESOLVER = ThreadPoolExecutor(_RESOLVER_THREADS, thread_name_prefix="modelhub-dns")
 
@@ -60,12 +67,14 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 class Limits:
     """What one download may do: `max_bytes` of body, `deadline` seconds in all (None: no
     overall deadline), `wait` seconds at most for any one lookup, connection, read or
-    write, and whether hosts may resolve to non-public addresses."""
+    write, whether hosts may resolve to non-public addresses, and whether the environment's
+    proxy is used (trusted URLs only)."""
 
     max_bytes: int
     deadline: float | None
     wait: float
     allow_private: bool = False
+    use_proxy: bool = False
 
     @classmethod
     def for_callers(cls, settings: Settings) -> Limits:
@@ -213,7 +222,7 @@ def open_url(url: str, limits: Limits) -> Iterator[Body]:
     TimeoutError when time runs out, OSError or http.client.HTTPException when the
     network fails.
     """
-    response = _follow_redirects(url, _Clock.start(limits), limits.allow_private)
+    response = _follow_redirects(url, _Clock.start(limits), limits)
     try:
         if response.length is not None and response.length > limits.max_bytes:
             raise TooLarge(limits.max_bytes)
@@ -222,10 +231,10 @@ def open_url(url: str, limits: Limits) -> Iterator[Body]:
         response.close()
 
 
-def _follow_redirects(url: str, clock: _Clock, allow_private: bool) -> http.client.HTTPResponse:
+def _follow_redirects(url: str, clock: _Clock, limits: Limits) -> http.client.HTTPResponse:
     """GET `url`, following at most MAX_REDIRECTS redirects; the final 2xx response, open."""
     for _ in range(MAX_REDIRECTS + 1):
-        response = _get(_parse(url), clock, allow_private)
+        response = _get(_parse(url), clock, limits)
         location = response.getheader("Location")
         if response.status in _REDIRECT_STATUSES and location:
             response.close()
@@ -319,12 +328,18 @@ def _checked_addresses(host: str, port: int, clock: _Clock, allow_private: bool)
     return addresses
 
 
-def _get(target: _Target, clock: _Clock, allow_private: bool) -> http.client.HTTPResponse:
-    """Send one GET to a checked address of `target`; the response with its headers read."""
-    addresses = _checked_addresses(target.host, target.port, clock, allow_private)
-    stream = _DeadlineStream(_connect(target, addresses, clock), clock)
+def _get(target: _Target, clock: _Clock, limits: Limits) -> http.client.HTTPResponse:
+    """Send one GET to a checked address of `target` (or through the proxy of a trusted
+    download); the response with its headers read."""
+    proxy = _proxy_for(target) if limits.use_proxy else None
+    if proxy:
+        sock = _connect_through(proxy, target, clock)
+    else:
+        addresses = _checked_addresses(target.host, target.port, clock, limits.allow_private)
+        sock = _connect(target, addresses, clock)
+    stream = _DeadlineStream(sock, clock)
     try:
-        stream.sendall(_request_bytes(target))
+        stream.sendall(_request_bytes(target, absolute=bool(proxy) and target.scheme == "http"))
         response = http.client.HTTPResponse(stream, method="GET")  # type: ignore[arg-type]
         response.begin()
     except BaseException:
@@ -342,24 +357,81 @@ def _connect(target: _Target, addresses: list[str], clock: _Clock) -> socket.soc
         except OSError as exc:
             error = exc
             continue
-        if target.scheme == "http":
-            return sock
-        try:
-            sock.settimeout(clock.remaining())
-            return ssl.create_default_context().wrap_socket(sock, server_hostname=target.host)
-        except BaseException:
-            sock.close()
-            raise
+        return _secured(sock, target, clock)
     raise error
 
 
-def _request_bytes(target: _Target) -> bytes:
-    """The request, written out: `Host` is the URL's name (the socket goes to its address)."""
+def _secured(sock: socket.socket, target: _Target, clock: _Clock) -> socket.socket:
+    """`sock` as is for http; for https wrapped in TLS verified against the URL's name."""
+    if target.scheme == "http":
+        return sock
+    try:
+        sock.settimeout(clock.remaining())
+        return ssl.create_default_context().wrap_socket(sock, server_hostname=target.host)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _proxy_for(target: _Target) -> tuple[str, int] | None:
+    """(host, port) of the environment's proxy for `target`, or None to connect directly."""
+    proxy = urllib.request.getproxies().get(target.scheme)
+    if not proxy or urllib.request.proxy_bypass(target.host):
+        return None
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    return (parts.hostname or "", parts.port or 80) if parts.hostname else None
+
+
+def _connect_through(proxy: tuple[str, int], target: _Target, clock: _Clock) -> socket.socket:
+    """A connection to `target` through an http proxy: the proxy itself for http (the
+    request names the whole URL), a CONNECT tunnel for https (TLS inside it)."""
+    sock = socket.create_connection(proxy, timeout=clock.remaining())
+    if target.scheme == "http":
+        return sock
+    try:
+        authority = _authority(target, always_port=True)
+        sock.settimeout(clock.remaining())
+        sock.sendall(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode())
+        status = _tunnel_status(sock, clock)
+        if status != 200:
+            raise ConnectionError(f"the proxy refused the tunnel (HTTP {status})")
+    except BaseException:
+        sock.close()
+        raise
+    return _secured(sock, target, clock)
+
+
+def _tunnel_status(sock: socket.socket, clock: _Clock) -> int:
+    """The status of a proxy's answer to CONNECT, read up to its blank line and no further
+    (what follows belongs to the tunnel)."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        sock.settimeout(clock.remaining())
+        byte = sock.recv(1)
+        if not byte or len(head) > _PROXY_HEAD_BYTES:
+            raise ConnectionError("the proxy closed or sent a malformed answer")
+        head += byte
+    try:
+        return int(head.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        raise ConnectionError("the proxy sent a malformed answer") from None
+
+
+def _authority(target: _Target, always_port: bool = False) -> str:
+    """host[:port] of `target`, the port left out when it is the scheme's default."""
     host = f"[{target.host}]" if ":" in target.host else target.host
-    if target.port != _DEFAULT_PORTS[target.scheme]:
+    if always_port or target.port != _DEFAULT_PORTS[target.scheme]:
         host = f"{host}:{target.port}"
+    return host
+
+
+def _request_bytes(target: _Target, absolute: bool = False) -> bytes:
+    """The request, written out: `Host` is the URL's name (the socket goes to its address);
+    `absolute` names the whole URL, as a request to an http proxy does."""
+    host = _authority(target)
+    path = f"{target.scheme}://{host}{target.request_target}" if absolute else target.request_target
     lines = [
-        f"GET {target.request_target} HTTP/1.1",
+        f"GET {path} HTTP/1.1",
         f"Host: {host}",
         f"User-Agent: {_USER_AGENT}",
         "Accept: */*",
