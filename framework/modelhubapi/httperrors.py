@@ -106,7 +106,7 @@ def _http_error(error: HTTPException) -> Response:
 
 
 def too_large_message() -> str:
-    """The answer to a body over the upload limit (from Flask or from waitress)."""
+    """The answer to a body over the upload limit (from Flask or from the server)."""
     return f"The request is too large: the limit is {settings.max_upload_bytes() // 2**20} MB."
 
 
