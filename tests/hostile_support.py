@@ -1,7 +1,7 @@
 """Shared helpers of the hostile-input battery (tests/test_hostile_*.py): the real SqueezeNet
-service behind waitress on 127.0.0.1, raw HTTP for requests a client library would tidy up,
-and the checks every error answer must pass. (The remote side of `fileurl` is played by
-loopback_servers.py; conftest.py has the after-test checks, `clean_and_alive`.)
+service behind the engine's server on 127.0.0.1, raw HTTP for requests a client library
+would tidy up, and the checks every error answer must pass. (The remote side of `fileurl` is
+played by loopback_servers.py; conftest.py has the after-test checks, `clean_and_alive`.)
 
 The service runs in this process (a `webservice.BackgroundServer`), so tests can watch its
 working folder, patch its DNS lookup, and swap its model for one that fails.
@@ -95,7 +95,7 @@ def squeezenet_model() -> Any:
 
 @contextmanager
 def serve_squeezenet(tmp_path_factory, threads: int = 8, **settings: Any) -> Iterator[Service]:
-    """The SqueezeNet REST API behind waitress on 127.0.0.1 (a free port), app and server
+    """The SqueezeNet REST API behind the engine's server on 127.0.0.1 (a free port), app and server
     built with `Settings(**settings)` (e.g. max_upload_bytes=...; the built-in defaults
     otherwise), working and output folders of its own."""
     model = squeezenet_model()

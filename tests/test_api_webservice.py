@@ -1,4 +1,4 @@
-"""The production server (waitress) on a loopback port, called over real HTTP."""
+"""The production server on a loopback port, called over real HTTP."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import logging
 import os
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 from mockmodels.single import inference as single
 from PIL import Image
-from waitress import wasyncore
 
 from modelhubapi import ModelHubRESTAPI, webservice
 from modelhubapi.settings import Settings
@@ -28,7 +28,7 @@ def png_bytes(value: int) -> bytes:
 
 @pytest.fixture
 def served(mock_package, tmp_path):
-    """The single-input mock package behind a real waitress server on 127.0.0.1."""
+    """The single-input mock package behind the real server on 127.0.0.1."""
     rest_api = ModelHubRESTAPI(single.Model(), mock_package("single"))
     rest_api.working_folder = str(tmp_path / "working")
     rest_api.api.output_folder = str(tmp_path / "output")
@@ -64,7 +64,7 @@ def test_concurrent_uploads_each_get_their_own_answer(served):
     assert os.listdir(rest_api.working_folder) == []
 
 
-def test_waitress_refuses_a_body_over_the_limit_as_json(mock_package, tmp_path, caplog):
+def test_the_server_refuses_a_body_over_the_limit_as_json(mock_package, tmp_path, caplog):
     limited = Settings(max_upload_bytes=1024 * 1024)
     rest_api = ModelHubRESTAPI(single.Model(), mock_package("single"), limited)
     rest_api.working_folder = str(tmp_path)
@@ -83,13 +83,12 @@ def test_waitress_refuses_a_body_over_the_limit_as_json(mock_package, tmp_path, 
 def test_start_binds_warms_up_and_serves(mock_package, monkeypatch, tmp_path):
     """`start` blocks, so it runs in a thread; the server it makes is caught to stop it."""
     settings = Settings(host="127.0.0.1", port=0, working_dir=str(tmp_path))
-    socket_map: dict = {}
     servers = []
     bound = threading.Event()
     create_server = webservice.create_server
 
     def recording_create_server(app, settings):
-        servers.append(create_server(app, socket_map=socket_map, settings=settings))
+        servers.append(create_server(app, settings=settings))
         bound.set()
         return servers[0]
 
@@ -108,13 +107,12 @@ def test_start_binds_warms_up_and_serves(mock_package, monkeypatch, tmp_path):
     assert bound.wait(timeout=30)
     server = servers[0]
     try:
-        response = requests.get(f"http://127.0.0.1:{server.effective_port}/api/ready", timeout=30)
+        response = requests.get(f"http://127.0.0.1:{server.port}/api/ready", timeout=30)
         assert (response.status_code, response.json()) == (200, {"status": "ready"})
         assert freezes == [True]
     finally:
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(socket_map))
+        server.stop(grace=0)
         thread.join(timeout=30)
-        server.task_dispatcher.shutdown()
     assert not thread.is_alive()
 
 
@@ -172,7 +170,7 @@ def test_a_server_that_cannot_bind_leaves_no_thread_and_no_open_file_behind():
         taken.listen()
         with pytest.raises(OSError):
             webservice.create_server(
-                lambda environ, start: [], "127.0.0.1", taken.getsockname()[1], 4, {}
+                lambda environ, start: [], "127.0.0.1", taken.getsockname()[1], 4
             )
     started = [thread for thread in threading.enumerate() if thread not in before]
     for thread in started:
@@ -232,7 +230,7 @@ def test_close_lets_a_running_request_finish_and_leaves_nothing_open():
 
     server = webservice.BackgroundServer(slow_app)
     with ThreadPoolExecutor(2) as pool:
-        answer = pool.submit(fetch, server._server.effective_port)
+        answer = pool.submit(fetch, server.port)
         assert started.wait(10)
         closing = pool.submit(server.close)
         # close() waits for the request: the connections stay open meanwhile.
@@ -244,3 +242,45 @@ def test_close_lets_a_running_request_finish_and_leaves_nothing_open():
     server.close()  # again: nothing left to do
     assert not server._thread.is_alive()
     assert len(os.listdir("/proc/self/fd")) == open_files
+
+
+def test_an_app_that_fails_is_a_json_500_and_the_server_goes_on(caplog):
+    calls = []
+
+    def failing_app(environ, start_response):
+        calls.append(environ["PATH_INFO"])
+        if len(calls) == 1:
+            raise RuntimeError("a fault inside the app")
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    with webservice.BackgroundServer(failing_app) as server:
+        response = requests.get(f"{server.url}/first", timeout=10)
+        assert response.status_code == 500
+        assert response.json() == {"error": "Internal Server Error."}
+        assert requests.get(f"{server.url}/second", timeout=10).content == b"ok"
+    assert "a fault inside the app" in caplog.text  # logged, never shown
+
+
+def test_a_connection_over_the_limit_is_a_json_503(monkeypatch):
+    """Connections are bounded (MODELHUB_MAX_CONNECTIONS): one more is answered at once and
+    closed; once one of the others closes, a new one is served again."""
+    monkeypatch.setenv("MODELHUB_MAX_CONNECTIONS", "3")
+    app = _app_answering("200 OK", [b"ok"], True)
+    with webservice.BackgroundServer(app) as server:
+        held = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in "abc"]
+        try:
+            for connection in held:  # served: the server has taken each of them
+                connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+            response = requests.get(f"{server.url}/", timeout=10)
+            assert response.status_code == 503
+            assert response.json() == {"error": "Service Unavailable."}
+            held.pop().close()
+            deadline = time.monotonic() + 10
+            while (answer := requests.get(f"{server.url}/", timeout=10)).status_code == 503:
+                assert time.monotonic() < deadline
+            assert answer.content == b"ok"
+        finally:
+            for connection in held:
+                connection.close()

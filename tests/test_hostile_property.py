@@ -3,7 +3,8 @@ of every accepted format with bits flipped, cut short, spliced together or with 
 field pushed to its maximum - the answer is a well-formed prediction (200) or a JSON 4xx,
 never a 5xx; nothing stays in the working folder and the service still answers.
 
-Mostly through Flask's test client (fast), plus a few examples over real HTTP (waitress)."""
+Mostly through Flask's test client (fast), plus a few examples over real
+HTTP (the engine's server)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Hostile and awkward uploads against the real SqueezeNet service over HTTP (waitress on
-127.0.0.1): bad files of every kind, multipart oddities, decompression bombs, bodies over the
-upload limit (refused before they are read), and pictures in every format and mode the model
-accepts, which must classify. After every test the working folder is empty and the server
-answers its health check."""
+"""Hostile and awkward uploads against the real SqueezeNet service over HTTP (the engine's
+server on 127.0.0.1): bad files of every kind, multipart oddities, decompression bombs,
+bodies over the upload limit (refused before they are read), and pictures in every format
+and mode the model accepts, which must classify. After every test the working folder is
+empty and the server answers its health check."""
 
 from __future__ import annotations
 
@@ -514,7 +514,7 @@ def test_malformed_http_is_a_json_400_at_once(service, request_bytes):
     assert_json_error(Answer.from_raw(raw), 400, "Bad Request.")
 
 
-def test_headers_over_waitress_limit_are_a_json_431(service):
+def test_headers_over_the_server_limit_are_a_json_431(service):
     raw = raw_exchange(
         service.port,
         b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 300_000 + b"\r\n\r\n",

@@ -1,15 +1,16 @@
 """The server's concurrency policy, in one place.
 
-waitress reads every request whole before a thread takes it, and holds up to
-the settings' `max_connections` connections (idle ones closed after `CHANNEL_TIMEOUT`
-seconds), so slow or idle clients cost a socket, not a thread. What can still hold a
+The server (`httpserver`) reads every request whole before a thread takes it, and holds up
+to the settings' `max_connections` connections (one silent for `CHANNEL_TIMEOUT` seconds is
+closed), so slow or idle clients cost a socket, not a thread. What can still hold a
 request thread for long is bounded here, by refusing the excess at once (503 with
 `Retry-After`) rather than queueing it behind the threads that uploads need:
 
 - URL downloads (`?fileurl=` and multi-input URLs): each may take the settings' `url_timeout`
   seconds on a slow remote; at most `url_downloads` run at once.
 - Model-file downloads (`/api/get_model_files`, megabytes): a client that does not read
-  holds its thread until the connection times out; at most `MODEL_FILE_DOWNLOADS` at once.
+  holds its slot (not a thread: the server sends) until the connection times out; at most
+  `MODEL_FILE_DOWNLOADS` at once.
 
 And about as many requests run the model (decode, pre-process, infer) at once as there are
 cores (`model_runs`): more only take turns on the same cores, each finishing later. The
@@ -26,10 +27,8 @@ from collections.abc import Iterator
 from . import machine
 from .safety.errors import InputError
 
-# Seconds a connection may stay silent (no byte read or sent) before waitress closes it.
+# Seconds a connection may stay silent (no byte read or sent) before the server closes it.
 CHANNEL_TIMEOUT = 30
-# How often waitress looks for such connections.
-CLEANUP_INTERVAL = 5
 MODEL_FILE_DOWNLOADS = 2
 
 

@@ -106,8 +106,8 @@ def _http_error(error: HTTPException) -> Response:
 
 
 def too_large_message(limit: int) -> str:
-    """The answer to a body over the upload limit of `limit` bytes (from Flask or from
-    waitress)."""
+    """The answer to a body over the upload limit of `limit` bytes (from Flask or from the
+    server)."""
     return f"The request is too large: the limit is {limit // 2**20} MB."
 
 

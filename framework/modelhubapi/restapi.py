@@ -369,8 +369,8 @@ class ModelHubRESTAPI:
 
 
 def _file_chunks(file: IO[bytes], size: int = 256 * 1024) -> Iterator[bytes]:
-    """The rest of `file`, a chunk at a time (not `wsgi.file_wrapper`: waitress would take the
-    file and end the request at once, and the gate would not see the send)."""
+    """The rest of `file`, a chunk at a time: the server asks for each one only once the
+    client has taken the last, so the gate around the download sees the whole send."""
     while chunk := file.read(size):
         yield chunk
 

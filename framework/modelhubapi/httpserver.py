@@ -1,0 +1,490 @@
+"""An HTTP/1.1 server for a WSGI app: h11 parses the protocol, asyncio holds the connections,
+a bounded thread pool runs the app.
+
+Why this and not a ready-made server: the service must decide a request's fate from its
+headers before its body is read (413 as JSON, with the limit read for each request, without
+inviting the body with `100 Continue`), answer malformed HTTP as JSON, close a connection
+whose request had both Content-Length and Transfer-Encoding (RFC 9112 6.3), linger after a
+refusal so a client that sends first and reads later gets the answer, and bound every
+connection's silence. waitress and uvicorn decide these inside their own classes (plain-text
+errors, no per-request limit, no linger, no header timeout in uvicorn), which only
+subclasses or private attributes could change. h11 is a protocol library meant to be driven
+this way ("bring your own I/O"), so every rule above is code here, on h11's documented API,
+and the I/O is the standard library's.
+
+What a connection costs: a socket and a coroutine, never a thread. A request's body is read
+whole (into memory, spilling to disk past `_SPOOL_BYTES`) before a thread runs the app, so
+slow clients cannot hold the threads that run the model, and an answer is written by the
+event loop, so a client that does not read holds no thread either (the app hands it out a
+piece at a time). A connection silent for `timeout` seconds (reading or writing) is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import email.utils
+import functools
+import json
+import logging
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+from urllib.parse import unquote_to_bytes
+
+import h11
+
+logger = logging.getLogger(__name__)
+SERVER_NAME = "modelhub"
+# The most bytes of a request head (request line and headers) read before refusing it (431).
+MAX_HEAD_BYTES = 64 * 1024
+# One read from a connection.
+_RECV_BYTES = 64 * 1024
+# A body up to this size stays in memory; a larger one spills to a temporary file.
+_SPOOL_BYTES = 1024 * 1024
+# Pieces of an answer taken from the app in one turn of a thread (a JSON answer is one).
+_BATCH_BYTES = 256 * 1024
+
+WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the server allows: `max_body` bytes of request body, `max_connections` open at
+    once, `timeout` seconds of silence, `linger` seconds after refusing a body; `refused`
+    builds the JSON message of a server-side refusal."""
+
+    max_body: int
+    max_connections: int
+    timeout: float
+    linger: float
+    refused: Callable[[int, str], str]
+    log: Callable[[str, str, int, float, int | None], None]
+
+
+class _Refusal(Exception):
+    """A request answered by the server itself (JSON) and its connection then closed."""
+
+    def __init__(self, status: int, reason: str, linger: bool = False) -> None:
+        super().__init__(reason)
+        self.status, self.reason, self.linger = status, reason, linger
+        self.method = self.path = "-"  # a request line that could not be parsed
+
+
+class HTTPServer:
+    """Serves `app` on already bound `sockets` with `threads` request threads, in a thread
+    or process of the caller's choosing: `run()` blocks until `stop()` (any thread)."""
+
+    def __init__(self, app: WSGIApp, sockets: list[socket.socket], threads: int, limits: Limits):
+        self._app = app
+        self._sockets = sockets
+        self.limits = limits
+        self._threads = _Threads(threads)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._grace = 0.0
+        self._connections: set[asyncio.Task] = set()
+        self.answering: set[asyncio.Task] = set()  # connections with a request in hand
+        for sock in sockets:  # connections queue from now on, until `run()` takes them
+            sock.listen(1024)
+        self.port = sockets[0].getsockname()[1]
+
+    def run(self) -> None:
+        """Serve until `stop()`, then close the sockets."""
+        try:
+            self._threads.start()
+            asyncio.run(self._serve())
+        finally:
+            self._threads.stop()
+            for sock in self._sockets:
+                sock.close()
+
+    def stop(self, grace: float) -> None:
+        """End `run()` (from any thread, once it has started): no new connection is taken,
+        the app calls running are given up to `grace` seconds, then every connection is
+        closed."""
+        self._started.wait()
+        self._grace = grace
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has ended already
+                loop.call_soon_threadsafe(stopping.set)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping is not None and self._stopping.is_set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        servers = []
+        try:
+            for sock in self._sockets:
+                servers.append(await asyncio.start_server(self._connection, sock=sock))
+        finally:
+            self._started.set()
+        await self._stopping.wait()
+        for server in servers:
+            server.close()
+        if self.answering:
+            await asyncio.wait(self.answering, timeout=self._grace)
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        # An answer goes out as soon as it is written (not held back for the client's
+        # acknowledgement of the last one, which it delays by up to 40 ms).
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            if len(self._connections) > self.limits.max_connections:
+                raise _Refusal(503, "Service Unavailable")
+            await _Connection(self, reader, writer).serve()
+        except _Refusal as refusal:
+            await _refuse(self.limits, reader, writer, refusal)
+        except (ConnectionError, TimeoutError, asyncio.CancelledError):
+            pass  # the client went, fell silent, or the server is stopping
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def call_app(self, environ: dict) -> tuple[str, list, list[bytes], Iterator | None]:
+        """Run the app in a request thread: its status, headers, the first pieces of its
+        answer and, if more follow, the iterator for them."""
+        return await self._threads.submit(_start_app, self._app, environ)
+
+    async def next_pieces(self, iterator: Iterator) -> tuple[list[bytes], bool]:
+        return await self._threads.submit(_take, iterator)
+
+    async def close_answer(self, iterator: Iterator | None) -> None:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            await self._threads.submit(close)
+
+
+class _Connection:
+    """One client connection: its requests one after another (pipelined ones too)."""
+
+    def __init__(self, server: HTTPServer, reader, writer) -> None:
+        self._server = server
+        self._limits = server.limits
+        self._reader = reader
+        self._writer = writer
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+
+    async def serve(self) -> None:
+        """Answer requests until the client closes, one must close the connection, or the
+        server is stopping (then once the request in hand is answered)."""
+        task = asyncio.current_task()
+        while True:
+            event = await self._next_event()
+            if not isinstance(event, h11.Request):
+                return  # the client closed
+            self._server.answering.add(task)
+            try:
+                keep_alive = await self._answer(event)
+            except _Refusal as refusal:
+                refusal.method = event.method.decode("ascii")
+                refusal.path = event.target.decode("ascii").partition("?")[0]
+                raise
+            finally:
+                self._server.answering.discard(task)
+            if not keep_alive or self._h11.our_state is not h11.DONE or self._server.stopping:
+                return
+            self._h11.start_next_cycle()
+
+    async def _next_event(self) -> Any:
+        while True:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as error:
+                status = error.error_status_hint
+                raise _Refusal(status, _REASONS.get(status, "Bad Request")) from None
+            if event is not h11.NEED_DATA:
+                return event
+            data = await _within(self._reader.read(_RECV_BYTES), self._limits.timeout)
+            self._h11.receive_data(data)
+
+    async def _answer(self, request: h11.Request) -> bool:
+        """Read the body, run the app, write its answer; whether the connection may serve
+        another request."""
+        headers = {name: value for name, value in request.headers}
+        smuggling = b"transfer-encoding" in headers and b"content-length" in headers
+        limit = self._limits.max_body
+        declared = int(headers.get(b"content-length", b"0"))
+        if declared > limit:
+            raise _Refusal(413, "Request Entity Too Large", linger=True)
+        body = await self._read_body(limit)
+        environ = _environ(request, body, self._writer)
+        try:
+            status, response_headers, pieces, more = await self._server.call_app(environ)
+        except Exception:
+            body.close()
+            logger.exception("The app failed on %s", request.target[:200])
+            raise _Refusal(500, "Internal Server Error") from None
+        response_headers = [*response_headers, *_standard_headers()]
+        if smuggling:
+            response_headers.append(("Connection", "close"))
+        try:
+            await self._write_answer(status, response_headers, pieces, more)
+        finally:
+            await self._server.close_answer(more)
+            body.close()
+        return not smuggling
+
+    async def _read_body(self, limit: int) -> IO[bytes]:
+        body = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 (returned)
+        if self._h11.they_are_waiting_for_100_continue:
+            self._send(h11.InformationalResponse(status_code=100, headers=[], reason="Continue"))
+        size = 0
+        while not isinstance(event := await self._next_event(), h11.EndOfMessage):
+            size += len(event.data)
+            if size > limit:
+                body.close()
+                raise _Refusal(413, "Request Entity Too Large", linger=True)
+            body.write(event.data)
+        body.seek(0)
+        return body
+
+    async def _write_answer(self, status, headers, pieces, more) -> None:
+        """Write the answer, waiting (at most `timeout` each time) for the client to take
+        each batch before the app is asked for the next."""
+        code, _, reason = status.partition(" ")
+        out = [self._h11.send(h11.Response(status_code=int(code), headers=headers, reason=reason))]
+        done = more is None
+        while True:
+            out += [self._h11.send(h11.Data(data=piece)) for piece in pieces if piece]
+            if done:
+                break
+            self._writer.write(b"".join(out))
+            out = []
+            await _within(self._writer.drain(), self._limits.timeout)
+            pieces, done = await self._server.next_pieces(more)
+        # The head and a one-piece answer (any JSON answer) leave in one send.
+        out.append(self._h11.send(h11.EndOfMessage()))
+        self._writer.write(b"".join(out))
+        await _within(self._writer.drain(), self._limits.timeout)
+
+    def _send(self, event: Any) -> None:
+        self._writer.write(self._h11.send(event))
+
+
+_REASONS = {400: "Bad Request", 431: "Request Header Fields Too Large", 501: "Not Implemented"}
+
+
+@functools.lru_cache(maxsize=2)
+def _date(second: int) -> str:
+    return email.utils.formatdate(second, usegmt=True)
+
+
+def _standard_headers() -> list[tuple[str, str]]:
+    """Date (RFC 9110 6.6.1: an origin server with a clock sends it) and Server."""
+    return [("Date", _date(int(time.time()))), ("Server", SERVER_NAME)]
+
+
+async def _refuse(limits: Limits, reader, writer, refusal: _Refusal) -> None:
+    """The server's own JSON answer, then the connection closed (after lingering: what the
+    client still sends is read and thrown away for up to `limits.linger` seconds, as nginx
+    does, so a client that sends its whole body before reading sees the answer, not a
+    reset)."""
+    body = json.dumps({"error": limits.refused(refusal.status, refusal.reason)}).encode()
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Access-Control-Allow-Origin", "*"),
+        ("Content-Length", str(len(body))),
+        ("Connection", "close"),
+        *_standard_headers(),
+    ]
+    head = f"HTTP/1.1 {refusal.status} {refusal.reason}\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in headers
+    )
+    limits.log(refusal.method, refusal.path, refusal.status, 0.0, len(body))
+    with contextlib.suppress(ConnectionError, TimeoutError):
+        writer.write(head.encode("latin-1") + b"\r\n" + body)
+        await _within(writer.drain(), limits.timeout)
+        if refusal.linger and writer.can_write_eof():
+            writer.write_eof()
+            await _discard(reader, limits.linger)
+
+
+async def _discard(reader: asyncio.StreamReader, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if not await _within(reader.read(_RECV_BYTES), left):
+            return
+
+
+def _environ(request: h11.Request, body: IO[bytes], writer: asyncio.StreamWriter) -> dict:
+    """The WSGI environ of `request` (PEP 3333), its body already read (and de-chunked)
+    into `body`, so its length is known."""
+    path, _, query = request.target.partition(b"?")
+    size = body.seek(0, 2)
+    body.seek(0)
+    server_host, server_port = writer.get_extra_info("sockname")[:2]
+    client = writer.get_extra_info("peername") or ("", 0)
+    environ = {
+        "REQUEST_METHOD": request.method.decode("ascii"),
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+        "QUERY_STRING": query.decode("latin-1"),
+        "SERVER_NAME": server_host,
+        "SERVER_PORT": str(server_port),
+        "SERVER_PROTOCOL": f"HTTP/{request.http_version.decode('ascii')}",
+        "REMOTE_ADDR": client[0],
+        "REMOTE_PORT": str(client[1]),
+        "CONTENT_LENGTH": str(size),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": body,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+    }
+    for name, value in request.headers:
+        key = name.decode("latin-1").upper().replace("-", "_")
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH", "TRANSFER_ENCODING"):
+            if key == "CONTENT_TYPE":
+                environ[key] = value.decode("latin-1")
+            continue
+        key = f"HTTP_{key}"
+        text = value.decode("latin-1")
+        environ[key] = f"{environ[key]},{text}" if key in environ else text
+    return environ
+
+
+def _start_app(app: WSGIApp, environ: dict) -> tuple[str, list, list[bytes], Iterator | None]:
+    """In a request thread: call the app and take the first pieces of its answer."""
+    started: list = []
+
+    def start_response(status: str, headers: list, exc_info: Any = None) -> Callable:
+        started[:] = [status, headers]
+        return lambda data: None  # the legacy write(): unused by Flask
+
+    iterable = app(environ, start_response)
+    iterator = iter(iterable)
+    pieces, done = _take(iterator)
+    if done:
+        close = getattr(iterable, "close", None)
+        if close is not None:
+            close()
+        return started[0], started[1], pieces, None
+    return started[0], started[1], pieces, _Closing(iterator, iterable)
+
+
+class _Closing:
+    """The rest of an answer, and the app's `close()` for when it is sent (PEP 3333)."""
+
+    def __init__(self, iterator: Iterator, iterable: Iterable) -> None:
+        self._iterator, self._iterable = iterator, iterable
+
+    def __iter__(self) -> Iterator:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._iterator)
+
+    def close(self) -> None:
+        close = getattr(self._iterable, "close", None)
+        if close is not None:
+            close()
+
+
+def _take(iterator: Iterator) -> tuple[list[bytes], bool]:
+    """The next pieces of an answer, up to about `_BATCH_BYTES`; True if none are left."""
+    pieces, size = [], 0
+    for piece in iterator:
+        pieces.append(piece)
+        size += len(piece)
+        if size >= _BATCH_BYTES:
+            return pieces, False
+    return pieces, True
+
+
+async def _within(awaitable: Any, seconds: float) -> Any:
+    """`await awaitable`, or TimeoutError after `seconds`."""
+    async with asyncio.timeout(seconds):
+        return await awaitable
+
+
+class _Threads:
+    """The request threads, fed from one queue. Daemon threads: a request that never ends
+    cannot keep the process from exiting (`concurrent.futures` would wait for it). The
+    thread woken for a job is the one that went idle last, whose caches are warmest
+    (a queue's waiters are woken oldest first)."""
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+        self._lock = threading.Lock()
+        self._jobs: collections.deque = collections.deque()
+        self._idle: list[threading.Lock] = []  # each held: its thread waits to acquire it
+
+    def start(self) -> None:
+        for number in range(self._count):
+            threading.Thread(target=self._work, name=f"request-{number}", daemon=True).start()
+
+    def stop(self) -> None:
+        """Each thread ends after the jobs queued before."""
+        for _ in range(self._count):
+            self._put(None)
+
+    def submit(self, function: Callable, *args: Any) -> asyncio.Future:
+        """`function(*args)` in a request thread; its result, awaitable in this loop."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._put((loop, future, function, args))
+        return future
+
+    def _put(self, job: Any) -> None:
+        with self._lock:
+            self._jobs.append(job)
+            waking = self._idle.pop() if self._idle else None
+        if waking is not None:
+            waking.release()
+
+    def _work(self) -> None:
+        wake_up = threading.Lock()
+        wake_up.acquire()
+        while True:
+            with self._lock:
+                job = self._jobs.popleft() if self._jobs else _NO_JOB
+                if job is _NO_JOB:
+                    self._idle.append(wake_up)
+            if job is _NO_JOB:
+                wake_up.acquire()
+            elif job is None:
+                return
+            else:
+                _run(*job)
+
+
+_NO_JOB = object()
+
+
+def _run(loop: asyncio.AbstractEventLoop, future: asyncio.Future, function, args) -> None:
+    try:
+        outcome = (function(*args), None)
+    except Exception as error:  # handed to the awaiting coroutine
+        outcome = (None, error)
+    with contextlib.suppress(RuntimeError):  # the loop has ended
+        loop.call_soon_threadsafe(_settle, future, *outcome)
+
+
+def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
