@@ -27,8 +27,8 @@ import socket
 import threading
 from typing import Any
 
-from . import memory, settings
-from .concurrency import CHANNEL_TIMEOUT
+from . import machine, memory, settings
+from .concurrency import CALL_PATIENCE, CHANNEL_TIMEOUT
 from .httperrors import too_large_message
 from .httpserver import HTTPServer, Limits
 from .lifecycle import Draining
@@ -117,6 +117,8 @@ def create_server(
         linger=_LINGER_SECONDS,
         refused=_refusal_message,
         log=log_access,
+        running=machine.usable_cores(),
+        patience=CALL_PATIENCE,
     )
     sockets = _bind(
         host if host is not None else settings.host(),
