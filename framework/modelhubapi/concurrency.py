@@ -12,10 +12,12 @@ request thread for long is bounded here, by refusing the excess at once (503 wit
   holds its slot (not a thread: the server sends) until the connection times out; at most
   `MODEL_FILE_DOWNLOADS` at once.
 
-And about as many requests run the model (decode, pre-process, infer) at once as there are
-cores (`model_runs`): more only take turns on the same cores, each finishing later. The
-others wait for a turn in their threads, which the server has more of
-(`server_threads`) for requests that wait on something else.
+And about as many requests run at once as there are cores: more only take turns on the same
+cores, each finishing later. The server starts about that many app calls at once, the next
+one when one ends, on the thread that just finished (a call that has waited
+`CALL_PATIENCE` seconds, say behind slow URL downloads, takes one of the spare threads of
+the settings' `server_threads`); and inside the app, the model's runs (decode, pre-process,
+infer) take turns (`model_runs`) whichever server runs it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from .safety.errors import InputError
 
 # Seconds a connection may stay silent (no byte read or sent) before the server closes it.
 CHANNEL_TIMEOUT = 30
+# Seconds an app call waits for a core before it takes a spare request thread.
+CALL_PATIENCE = 0.1
 MODEL_FILE_DOWNLOADS = 2
 
 

@@ -58,7 +58,8 @@ WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 class Limits:
     """What the server allows: `max_body` bytes of request body, `max_connections` open at
     once, `timeout` seconds of silence, `linger` seconds after refusing a body; `refused`
-    builds the JSON message of a server-side refusal."""
+    builds the JSON message of a server-side refusal, `log` logs it, and `running` and
+    `patience` set how the request threads take turns (`_Threads`)."""
 
     max_body: int
     max_connections: int
@@ -66,6 +67,8 @@ class Limits:
     linger: float
     refused: Callable[[int, str], str]
     log: Callable[[str, str, int, float, int | None], None]
+    running: int  # app calls at once before the patience applies (see `_Threads`)
+    patience: float
 
 
 class _Refusal(Exception):
@@ -85,7 +88,7 @@ class HTTPServer:
         self._app = app
         self._sockets = sockets
         self.limits = limits
-        self._threads = _Threads(threads)
+        self._threads = _Threads(threads, limits.running, limits.patience)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._started = threading.Event()
@@ -161,7 +164,7 @@ class HTTPServer:
     async def call_app(self, environ: dict) -> tuple[str, list, list[bytes], Iterator | None]:
         """Run the app in a request thread: its status, headers, the first pieces of its
         answer and, if more follow, the iterator for them."""
-        return await self._threads.submit(_start_app, self._app, environ)
+        return await self._threads.submit(_start_app, self._app, environ, call=True)
 
     async def next_pieces(self, iterator: Iterator) -> tuple[list[bytes], bool]:
         return await self._threads.submit(_take, iterator)
@@ -419,57 +422,108 @@ async def _within(awaitable: Any, seconds: float) -> Any:
 
 
 class _Threads:
-    """The request threads, fed from one queue. Daemon threads: a request that never ends
-    cannot keep the process from exiting (`concurrent.futures` would wait for it). The
-    thread woken for a job is the one that went idle last, whose caches are warmest
-    (a queue's waiters are woken oldest first)."""
+    """The request threads: about as many app calls run at once as there are cores
+    (`limits.running`), and the next thread to finish takes the next one at once, warm,
+    without sleeping. Only a call that has waited `limits.patience` seconds (say, behind
+    slow URL downloads, which hold a thread but not a core) takes a spare thread. An idle
+    thread is woken most recently idle first (warm caches; a queue wakes the oldest waiter).
+    Pieces of an answer and `close()` calls take any idle thread at once.
 
-    def __init__(self, count: int) -> None:
-        self._count = count
+    Measured against a pool that runs every call at once (the app's own turns at the model
+    then make the rest wait in their threads): see docs/2026-12-06-server-choice.md.
+    Daemon threads: a request that never ends cannot keep the process from exiting.
+    """
+
+    def __init__(self, count: int, running: int, patience: float) -> None:
+        self._count, self._most, self._patience = count, running, patience
         self._lock = threading.Lock()
-        self._jobs: collections.deque = collections.deque()
+        self._calls: collections.deque = collections.deque()  # (queued at, job), limited
+        self._quick: collections.deque = collections.deque()  # jobs that start at once
         self._idle: list[threading.Lock] = []  # each held: its thread waits to acquire it
+        self._running = 0  # calls running
+        self._timing = 0  # idle threads waiting out the oldest call's patience
+        self._stopped = False
 
     def start(self) -> None:
         for number in range(self._count):
             threading.Thread(target=self._work, name=f"request-{number}", daemon=True).start()
 
     def stop(self) -> None:
-        """Each thread ends after the jobs queued before."""
-        for _ in range(self._count):
-            self._put(None)
+        """Each thread ends after the job it is running; queued jobs are dropped."""
+        with self._lock:
+            self._stopped = True
+            idle, self._idle = self._idle, []
+        for waking in idle:
+            waking.release()
 
-    def submit(self, function: Callable, *args: Any) -> asyncio.Future:
-        """`function(*args)` in a request thread; its result, awaitable in this loop."""
+    def submit(self, function: Callable, *args: Any, call: bool = False) -> asyncio.Future:
+        """`function(*args)` in a request thread; its result, awaitable in this loop. A
+        `call` (of the app) takes a turn; anything else starts at once."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._put((loop, future, function, args))
-        return future
-
-    def _put(self, job: Any) -> None:
+        job = (loop, future, function, args)
         with self._lock:
-            self._jobs.append(job)
+            if call:
+                self._calls.append((time.monotonic(), job))
+            else:
+                self._quick.append(job)
             waking = self._idle.pop() if self._idle else None
         if waking is not None:
             waking.release()
+        return future
 
     def _work(self) -> None:
         wake_up = threading.Lock()
         wake_up.acquire()
         while True:
             with self._lock:
-                job = self._jobs.popleft() if self._jobs else _NO_JOB
-                if job is _NO_JOB:
+                if self._stopped:
+                    return
+                job, call, wait = self._next_job()
+                if job is None:
                     self._idle.append(wake_up)
-            if job is _NO_JOB:
-                wake_up.acquire()
-            elif job is None:
-                return
-            else:
+                elif self._calls and self._idle and not self._timing:
+                    # The calls behind this one need an idle thread timing their patience.
+                    self._idle.pop().release()
+            if job is None:
+                self._wait(wake_up, wait)
+                continue
+            try:
                 _run(*job)
+            finally:
+                if call:
+                    with self._lock:
+                        self._running -= 1
 
+    def _next_job(self) -> tuple[Any, bool, float | None]:
+        """(job, whether it is a call, None) to run now; or (None, False, seconds to wait
+        before one may start, or None for until woken). Called holding the lock."""
+        if self._quick:
+            return self._quick.popleft(), False, None
+        if not self._calls:
+            return None, False, None
+        waited = time.monotonic() - self._calls[0][0]
+        if self._running < self._most or waited >= self._patience:
+            self._running += 1
+            return self._calls.popleft()[1], True, None
+        return None, False, self._patience - waited
 
-_NO_JOB = object()
+    def _wait(self, wake_up: threading.Lock, seconds: float | None) -> None:
+        """Wait until woken, or `seconds` (the oldest call's patience) have passed."""
+        timing = seconds is not None
+        with self._lock:
+            self._timing += timing
+        woken = wake_up.acquire(timeout=seconds if timing else -1)
+        with self._lock:
+            self._timing -= timing
+        if woken:
+            return
+        with self._lock:
+            woken = wake_up not in self._idle
+            if not woken:
+                self._idle.remove(wake_up)
+        if woken:  # taken off the idle list just now: its release is on the way
+            wake_up.acquire()
 
 
 def _run(loop: asyncio.AbstractEventLoop, future: asyncio.Future, function, args) -> None:

@@ -26,8 +26,8 @@ import socket
 import threading
 from typing import Any
 
-from . import memory
-from .concurrency import CHANNEL_TIMEOUT
+from . import machine, memory
+from .concurrency import CALL_PATIENCE, CHANNEL_TIMEOUT
 from .httperrors import too_large_message
 from .httpserver import HTTPServer, Limits
 from .lifecycle import Draining
@@ -126,6 +126,8 @@ def create_server(
         linger=_LINGER_SECONDS,
         refused=lambda status, reason: message if status == 413 else f"{reason}.",
         log=log_access,
+        running=machine.usable_cores(),
+        patience=CALL_PATIENCE,
     )
     sockets = _bind(
         host if host is not None else settings.host,
