@@ -24,7 +24,7 @@ MODEL_SOURCES := init/init.json contrib_src/build.py contrib_src/processing.py \
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help install init run test lint bench notebook docker docker-serve docker-mirror docker-check clean scale-test
+.PHONY: help install init run test lint bench bench-server notebook docker docker-serve docker-mirror docker-check clean scale-test
 
 ## help: this list
 help:
@@ -81,6 +81,12 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev install
 	for variant in compact int8; do $(MODELHUB) init --variant $$variant || exit 1; done
 	$(PY) -m benchmarks.run $(ARGS)
+
+## bench-server: this tree's server side by side with the engine of AGAINST (default 8642211,
+##   the last waitress server) and a minimal FastAPI server of the same pipeline, interleaved
+AGAINST ?= 8642211
+bench-server: $(VENV)/.installed-dev install
+	$(PY) -m benchmarks.compare --against $(AGAINST) $(ARGS)
 
 ## notebook: the Jupyter sandbox on 127.0.0.1:NOTEBOOK_PORT (default 8888), with a token
 notebook: $(VENV)/.installed-notebook install
