@@ -2,15 +2,14 @@
 a bounded thread pool runs the app.
 
 Why this and not a ready-made server: the service must decide a request's fate from its
-headers before its body is read (413 as JSON, with the limit read for each request, without
-inviting the body with `100 Continue`), answer malformed HTTP as JSON, close a connection
-whose request had both Content-Length and Transfer-Encoding (RFC 9112 6.3), linger after a
-refusal so a client that sends first and reads later gets the answer, and bound every
-connection's silence. waitress and uvicorn decide these inside their own classes (plain-text
-errors, no per-request limit, no linger, no header timeout in uvicorn), which only
-subclasses or private attributes could change. h11 is a protocol library meant to be driven
-this way ("bring your own I/O"), so every rule above is code here, on h11's documented API,
-and the I/O is the standard library's.
+headers before its body is read (413 as JSON, without inviting the body with `100
+Continue`), answer malformed HTTP as JSON, close a connection whose request had both
+Content-Length and Transfer-Encoding (RFC 9112 6.3), linger after a refusal so a client that
+sends first and reads later gets the answer, and bound every connection's silence. waitress
+and uvicorn decide these inside their own classes (plain-text errors, no linger, no header
+timeout in uvicorn), which only subclasses or private attributes could change. h11 is a
+protocol library meant to be driven this way ("bring your own I/O"), so every rule above is
+code here, on h11's documented API, and the I/O is the standard library's.
 
 What a connection costs: a socket and a coroutine, never a thread. A request's body is read
 whole (into memory, spilling to disk past `_SPOOL_BYTES`) before a thread runs the app, so

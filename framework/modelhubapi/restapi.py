@@ -120,9 +120,9 @@ class ModelHubRESTAPI:
         """GET /api/get_model_files: the whole `model/` folder as a zip.
 
         Built in an unnamed temporary file (model folders can be hundreds of MB, too much to
-        hold in memory per request), which disappears when the response is closed. Sent
-        in chunks by the request thread, which a client that does not read holds until
-        the connection times out: so only a few run at once (`concurrency`).
+        hold in memory per request), which disappears when the response is closed. A client
+        that does not read holds its download until the connection times out: so only a
+        few run at once (`concurrency`).
         """
         model_folder = os.path.join(self.contrib_src_dir, "model")
         if not os.path.isdir(model_folder):

@@ -10,7 +10,7 @@ private addresses refused.
 Variables (default, meaning):
 - HOST (127.0.0.1; 0.0.0.0 in the image): address the web service binds.
 - PORT (8080; 80 in the image): port the web service binds.
-- MODELHUB_THREADS (8): request threads of the WSGI server.
+- MODELHUB_THREADS (8): request threads of the web service.
 - MODELHUB_WORKING_DIR (a per-process temporary folder, in memory (/dev/shm) when that
   has room for every request thread's largest upload; /working in the image): scratch
   space for uploads and downloads.
