@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from .lifecycle import Draining
@@ -40,7 +41,7 @@ def give_back_when_idle(draining: Draining) -> threading.Thread | None:
 def _trim_after_busy_spells(draining: Draining, trim: Callable[[], None]) -> None:
     trimmed_at = seen = draining.entered
     while True:
-        threading.Event().wait(CHECK_SECONDS)
+        time.sleep(CHECK_SECONDS)
         now = draining.entered
         if now == seen and now != trimmed_at and draining.inside == 0:
             trim()

@@ -106,10 +106,11 @@ def remove_abandoned(folder: str) -> list[str]:
     removed = []
     requests = [name for name in names if name.startswith(PREFIX)]
     for name in sorted(requests, key=len, reverse=True):  # each reservation after its files
+        path = os.path.join(folder, name)
         owner = name if name in reservations else name[: name.find("-", len(PREFIX))]
-        if owner in abandoned or (owner not in reservations and _is_old(folder, name)):
+        if owner in abandoned or (owner not in reservations and _is_old(path)):
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(folder, name))
+                os.unlink(path)
                 removed.append(name)
     return removed
 
@@ -143,16 +144,16 @@ def _sweep_once(folder: str) -> None:
     remove_abandoned(folder)
 
 
-def _is_old(folder: str, name: str) -> bool:
+def _is_old(path: str) -> bool:
     try:
-        return time.time() - os.lstat(os.path.join(folder, name)).st_mtime > _SETTLE_SECONDS
+        return time.time() - os.lstat(path).st_mtime > _SETTLE_SECONDS
     except FileNotFoundError:
         return False
 
 
 def _is_abandoned(path: str) -> bool:
     """Old enough, and nobody holds its lock (taking it for a moment tells)."""
-    if not _is_old(os.path.dirname(path), os.path.basename(path)):
+    if not _is_old(path):
         return False
     try:
         handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)

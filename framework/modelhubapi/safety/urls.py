@@ -379,7 +379,7 @@ def _proxy_for(target: _Target) -> tuple[str, int] | None:
     if not proxy or urllib.request.proxy_bypass(target.host):
         return None
     parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    return (parts.hostname or "", parts.port or 80) if parts.hostname else None
+    return (parts.hostname, parts.port or 80) if parts.hostname else None
 
 
 def _connect_through(proxy: tuple[str, int], target: _Target, clock: _Clock) -> socket.socket:
