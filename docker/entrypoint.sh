@@ -11,9 +11,11 @@ set -eu
 
 health_url_file=/tmp/modelhub-health-url  # written by a notebook mode, read by healthcheck
 sandbox="${HOME}/sandbox"
-token="${JUPYTER_TOKEN:-$(python -c 'import secrets; print(secrets.token_urlsafe(24))')}"
 
+# Sets `token` for the notebook modes only: serving and the HEALTHCHECK never start a
+# Python just to make one.
 prepare_sandbox() {
+  token="${JUPYTER_TOKEN:-$(python -c 'import secrets; print(secrets.token_urlsafe(24))')}"
   echo "http://127.0.0.1:${1}/api" > "${health_url_file}"
   mkdir -p "${sandbox}"
   cp -n /contrib_src/sandbox.ipynb "${sandbox}/" 2>/dev/null || true
