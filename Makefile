@@ -12,7 +12,7 @@ NOTEBOOK_PORT ?= 8888
 CONTAINER_CHECK ?= $(CURDIR)/docker/container-check.sh
 DOCKER ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 # podman's default (OCI) image format has no HEALTHCHECK: ask for Docker's.
-BUILD_FORMAT := $(if $(filter podman,$(DOCKER)),--format docker,)
+BUILD_FORMAT = $(if $(filter podman,$(DOCKER)),--format docker,)
 IMAGE  ?= $(shell $(PYTHON) -c "import json; print(json.load(open('init/init.json'))['docker_id'])" 2>/dev/null)
 
 # The model variant served (fp32, compact or int8); only that one is built besides fp32.
@@ -22,7 +22,7 @@ MODEL := contrib_src/model/$(if $(filter fp32,$(MODELHUB_VARIANT)),model.onnx,mo
 MODEL_SOURCES := init/init.json contrib_src/build.py contrib_src/processing.py \
 	$(wildcard contrib_src/squeezenet/*.py)
 # Jupyter refuses to run as root unless told; containers and CI machines often are root.
-ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help install init run test lint bench bench-server notebook docker docker-serve docker-mirror docker-check clean scale-test
 
