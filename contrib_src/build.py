@@ -20,7 +20,6 @@ still serves, from a read-only folder, in about 0.2 s.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 
@@ -35,6 +34,7 @@ from squeezenet.modelfiles import (
     check_variant,
     check_weights,
     is_up_to_date,
+    missing_model,
     model_path,
     requested_variant,
     write_model,
@@ -61,10 +61,7 @@ def model_bytes(variant: str) -> bytes:
     """The serialized model of `variant` (fp32 or compact), built from the checked weights:
     the same bytes the init step writes to its file."""
     if variant not in _IN_MEMORY_BUILDS:
-        raise FileNotFoundError(
-            f"Model file model/{os.path.basename(model_path(variant))} for variant {variant!r} "
-            f"is missing: run `modelhub init --variant {variant}` to build it."
-        )
+        raise missing_model(variant)
     return graph.serialize(_IN_MEMORY_BUILDS[variant](check_weights()))
 
 

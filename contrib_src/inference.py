@@ -39,7 +39,7 @@ import onnxruntime as ort
 
 from modelhublib.model import ModelBase
 from processing import ImageProcessor
-from squeezenet.modelfiles import model_path, requested_variant
+from squeezenet.modelfiles import missing_model, model_path, requested_variant
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,10 @@ def model_source(variant: str) -> str | bytes:
     path = model_path(variant)
     if os.path.isfile(path):
         return path
-    import build  # needs the `onnx` package, which serving from a built file does not
+    try:
+        import build  # needs the `onnx` package, which serving from a built file does not
+    except ImportError:  # a serving-only install: the file must be built elsewhere
+        raise missing_model(variant) from None
 
     started = time.perf_counter()
     data = build.model_bytes(variant)

@@ -146,3 +146,13 @@ def test_the_package_uses_only_modelhublibs_public_classes_of_the_engine():
             if engine:
                 offending[os.path.relpath(path, CONTRIB_DIR)] = sorted(engine)
     assert offending == {}
+
+
+def test_without_the_onnx_package_a_missing_file_says_how_to_build_it(monkeypatch, tmp_path):
+    """A serving-only install (no `onnx`, so no in-memory build) names the init command."""
+    import inference
+
+    monkeypatch.setattr(inference, "model_path", lambda variant: str(tmp_path / "none.onnx"))
+    monkeypatch.setitem(sys.modules, "build", None)  # `import build` raises ImportError
+    with pytest.raises(FileNotFoundError, match="run `modelhub init --variant compact`"):
+        inference.model_source("compact")

@@ -61,6 +61,14 @@ def model_path(variant: str = DEFAULT_VARIANT, model_dir: str = MODEL_DIR) -> st
     return os.path.join(model_dir, model_filename(variant))
 
 
+def missing_model(variant: str) -> FileNotFoundError:
+    """The error for a variant whose file was not built and cannot be built here."""
+    return FileNotFoundError(
+        f"Model file model/{model_filename(variant)} for variant {variant!r} is missing: "
+        f"run `modelhub init --variant {variant}` to build it."
+    )
+
+
 def file_sha256(path: str) -> str:
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()

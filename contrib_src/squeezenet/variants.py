@@ -383,8 +383,9 @@ def build_variants(
 
     fp32_path = model_path("fp32", model_dir)
     int8_path = model_path("int8", model_dir)
-    stamp = int8_stamp(fp32_path, sample_dir, INT8_RECIPE) if "int8" in names else None
-    if stamp and not is_up_to_date(int8_path, stamp):
+    if "int8" in names and not is_up_to_date(
+        int8_path, int8_stamp(fp32_path, sample_dir, INT8_RECIPE)
+    ):
         started = time.perf_counter()
         write_model(int8_path, build_int8_model(fp32_path, sample_dir), started)
         built.append(int8_path)
