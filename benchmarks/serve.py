@@ -11,7 +11,6 @@ import argparse
 
 from benchmarks.batching import BatchingModel
 from modelhubapi import cli, webservice
-from modelhubapi.settings import Settings
 
 
 def main() -> None:
@@ -36,7 +35,7 @@ def main() -> None:
 
         model.session = session(
             inference,
-            Settings.from_environment().model_variant,
+            model.variant,
             args.ort_threads or inference.INTRA_OP_THREADS,
             args.spinning,
         )

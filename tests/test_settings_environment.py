@@ -31,7 +31,6 @@ def test_every_variable_is_read():
         "MODELHUB_MAX_CONNECTIONS": "7",
         "MODELHUB_ALLOW_PRIVATE_URLS": "yes",
         "MODELHUB_MIRROR": "/a:/b",
-        "MODELHUB_VARIANT": "int8",
     }
     assert Settings.from_environment(environ) == Settings(
         host="0.0.0.0",
@@ -49,7 +48,6 @@ def test_every_variable_is_read():
         max_connections=7,
         allow_private_urls=True,
         mirror_dirs=("/a", "/b"),
-        model_variant="int8",
     )
 
 

@@ -59,8 +59,7 @@ def atomic_output(dest: str, *, durable: bool = False) -> Iterator[BinaryIO]:
 
 
 def write_atomically(dest: str, data: bytes, *, durable: bool = True) -> None:
-    """Replace `dest` with `data`, durably unless told otherwise (build hooks writing
-    derived files, summaries)."""
+    """Replace `dest` with `data`, durably unless told otherwise."""
     with atomic_output(dest, durable=durable) as handle:
         handle.write(data)
 

@@ -239,7 +239,7 @@ def evaluate(
     seconds = time.perf_counter() - started
     count = len(results)
     return {
-        "variant": api.settings.model_variant,
+        "variant": getattr(api.model, "variant", None),  # a package's own, where it has one
         "images": count,
         "errors": sum("error" in result for result in results),
         "top1": sum(result.get("top1", False) for result in results) / count,

@@ -39,7 +39,6 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from modelhubapi.atomicfiles import atomic_output
-from modelhubapi.atomicfiles import write_atomically as write_atomically  # for build hooks
 from modelhubapi.safety import urls
 from modelhubapi.safety.errors import InputError
 from modelhubapi.settings import Settings

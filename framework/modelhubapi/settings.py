@@ -30,7 +30,7 @@ Variables (default, meaning):
   closed after 30 s.
 - MODELHUB_ALLOW_PRIVATE_URLS (0): 1 lets URLs reach private and loopback hosts.
 - MODELHUB_MIRROR (none): folders, separated by os.pathsep, searched for external files.
-- MODELHUB_VARIANT (fp32): which model file a contributor package loads.
+(MODELHUB_VARIANT is a contributor package's own setting, read by the package, not here.)
 """
 
 from __future__ import annotations
@@ -81,7 +81,6 @@ class Settings:
     max_connections: int = 1000
     allow_private_urls: bool = False
     mirror_dirs: tuple[str, ...] = ()
-    model_variant: str = "fp32"
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -106,7 +105,6 @@ class Settings:
             mirror_dirs=tuple(
                 path for path in env.text("MODELHUB_MIRROR", "").split(os.pathsep) if path
             ),
-            model_variant=env.text("MODELHUB_VARIANT", cls.model_variant),
         )
 
     def working_folder(self) -> str:
