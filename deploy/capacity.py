@@ -45,24 +45,22 @@ def cpu_seconds(pid: int) -> float:
 
 def saturated(server: Server, paths: Sequence[str], seconds: float) -> tuple[float, float]:
     """Two closed-loop clients for `seconds`: (images/s, server CPU seconds per image)."""
-    done = [0, 0]
     deadline = time.monotonic() + seconds
 
-    def run(index: int) -> None:
+    def run() -> int:
         client = Client(server.port, paths)
+        done = 0
         while time.monotonic() < deadline:
-            _, ok = client(done[index])
+            _, ok = client(done)
             assert ok, server.log_tail()
-            done[index] += 1
+            done += 1
         client.close()
+        return done
 
     cpu_before, started = cpu_seconds(server.process.pid), time.monotonic()
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    images = sum(done)
+    with ThreadPoolExecutor(2) as pool:
+        # result() raises what a client raised: a failed request ends the measurement.
+        images = sum(future.result() for future in [pool.submit(run) for _ in range(2)])
     cpu = cpu_seconds(server.process.pid) - cpu_before
     return images / (time.monotonic() - started), cpu / images
 
@@ -81,15 +79,18 @@ def open_loop(server: Server, paths: Sequence[str], rate: float, seconds: float)
         latencies.append(time.monotonic() - due)
 
     randomness = random.Random(0)
+    sent = []
     with ThreadPoolExecutor(16) as pool:
         due = time.monotonic()
         end = due + seconds
         count = 0
         while due < end:
             time.sleep(max(0.0, due - time.monotonic()))
-            pool.submit(send, count, due)
+            sent.append(pool.submit(send, count, due))
             count += 1
             due += randomness.expovariate(rate)
+    for future in sent:
+        future.result()  # a failed request raises here instead of leaving the latencies
     return latencies
 
 
