@@ -88,7 +88,11 @@ class HAProxy:
             self.process = subprocess.Popen(
                 [haproxy_binary(), "-db", "-f", config_path], stdout=log, stderr=subprocess.STDOUT
             )
-        self.wait_for(lambda states: set(states) == set(replicas), "HAProxy to start")
+        try:
+            self.wait_for(lambda states: set(states) == set(replicas), "HAProxy to start")
+        except BaseException:  # the caller never gets the object to stop
+            self.stop()
+            raise
 
     def log(self) -> str:
         with open(self.log_path, encoding="utf-8", errors="replace") as file:

@@ -123,8 +123,12 @@ class ServerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self.url = f"http://127.0.0.1:{self._wait_for_port()}"
-        self.port = int(self.url.rsplit(":", 1)[1])
+        try:
+            self.port = self._wait_for_port()
+        except BaseException:  # the caller never gets the object to stop
+            stop_process(self.process, timeout=30)
+            raise
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def _wait_for_port(self) -> int:
         deadline = time.monotonic() + 120
