@@ -7,7 +7,9 @@ as the server stops. Also the public-looking name the `routed_public_name` fixtu
 
 from __future__ import annotations
 
+import os
 import ssl
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -96,6 +98,30 @@ def serving(routes: dict[str, Route], tls: ssl.SSLContext | None = None) -> Iter
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def self_signed(folder: str, name: str) -> tuple[str, str]:
+    """(certificate, key) files in `folder`, self-signed for host `name` (the openssl
+    command); a client trusts it through SSL_CERT_FILE."""
+    cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "1", "-subj", f"/CN={name}",
+            "-addext", f"subjectAltName=DNS:{name}", "-keyout", key, "-out", cert,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """A server-side TLS context for `serving(..., tls=...)`."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 # --- routes -------------------------------------------------------------------------------

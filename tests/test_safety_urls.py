@@ -8,8 +8,6 @@ import dataclasses
 import ipaddress
 import os
 import socket
-import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +26,9 @@ from loopback_servers import (
     hang,
     huge_length,
     redirect_to,
+    self_signed,
     serving,
+    tls_context,
 )
 
 from modelhubapi.safety import urls
@@ -380,19 +380,8 @@ def test_the_deadline_covers_a_slow_dns_lookup(destination, monkeypatch):
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[str, str]:
-    """A self-signed certificate for PUBLIC_NAME (made with the openssl command)."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "1", "-subj", f"/CN={PUBLIC_NAME}",
-            "-addext", f"subjectAltName=DNS:{PUBLIC_NAME}", "-keyout", key, "-out", cert,
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    """A self-signed certificate for PUBLIC_NAME."""
+    return self_signed(str(tmp_path_factory.mktemp("tls")), PUBLIC_NAME)
 
 
 @pytest.fixture
@@ -400,8 +389,7 @@ def tls_server(certificate, monkeypatch) -> Iterator[tuple[Server, list[str | No
     """An https server for PUBLIC_NAME, trusted through SSL_CERT_FILE; records SNI names."""
     cert, key = certificate
     monkeypatch.setenv("SSL_CERT_FILE", cert)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
+    context = tls_context(cert, key)
     server_names: list[str | None] = []
     context.sni_callback = lambda _socket, name, _context: server_names.append(name)
     with serving({"/file": ok}, tls=context) as server:

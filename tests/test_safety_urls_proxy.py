@@ -9,13 +9,12 @@ from __future__ import annotations
 import io
 import select
 import socket
-import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from loopback_servers import answering, self_signed, serving, tls_context
 
 from modelhubapi.safety import urls
 from modelhubapi.safety.errors import InputError
@@ -120,52 +119,10 @@ def test_no_proxy_names_a_host_reached_directly(proxy, monkeypatch):
 def tls_server(tmp_path, monkeypatch) -> Iterator[tuple[str, int]]:
     """A loopback TLS server answering BODY, with a certificate for HOST that the client
     trusts (SSL_CERT_FILE), as a real server's would be."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            f"/CN={HOST}",
-            "-addext",
-            f"subjectAltName=DNS:{HOST}",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(BODY)))
-            self.end_headers()
-            self.wfile.write(BODY)
-
-        def log_message(self, *args: object) -> None:
-            """Quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,))
-    thread.start()
-    yield server.server_address[:2]
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    cert, key = self_signed(str(tmp_path), HOST)
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    with serving({"/weights.bin": answering(200, BODY)}, tls=tls_context(cert, key)) as server:
+        yield ("127.0.0.1", server.port)
 
 
 def test_a_trusted_https_download_tunnels_through_the_proxy(tls_server, monkeypatch):
