@@ -116,12 +116,6 @@ def file_server() -> Iterator[FileServer]:
 
 
 @pytest.fixture
-def private_refused() -> Settings:
-    """Settings refusing URLs to private hosts, as in production."""
-    return Settings(allow_private_urls=False)
-
-
-@pytest.fixture
 def private_allowed() -> Settings:
     """Settings allowing URLs to private hosts, so the engine may fetch from loopback
     servers."""
@@ -129,7 +123,7 @@ def private_allowed() -> Settings:
 
 
 @pytest.fixture
-def routed_public_name(monkeypatch, private_refused) -> tuple[list[str], list[str]]:
+def routed_public_name(monkeypatch) -> tuple[list[str], list[str]]:
     """`PUBLIC_NAME` resolves (through the URL rule's one lookup) to `PUBLIC_IP`, and
     connections to `PUBLIC_IP` are routed to loopback, so a loopback server passes for a
     public host. Returns the lists of every lookup and connection made, in order."""

@@ -151,9 +151,7 @@ PRIVATE_SPELLINGS = [
 ]
 
 
-def test_every_spelling_of_a_private_host_is_refused_unconnected(
-    canary, private_refused, destination
-):
+def test_every_spelling_of_a_private_host_is_refused_unconnected(canary, destination):
     for spelling in PRIVATE_SPELLINGS:
         error = refused(spelling.format(port=canary.port), destination)
         # A spelling that is no address literal (`localhost.`, `127.0.0.1.`) is a name, which

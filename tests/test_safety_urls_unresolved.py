@@ -37,7 +37,7 @@ def resolver(monkeypatch) -> dict[str, BaseException | list[str]]:
         socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"),  # offline
     ],
 )
-def test_a_name_that_does_not_resolve_is_called_so(resolver, private_refused, tmp_path, failure):
+def test_a_name_that_does_not_resolve_is_called_so(resolver, tmp_path, failure):
     resolver["photos.exmaple.org"] = failure
     with pytest.raises(InputError) as refused:
         urls.download("https://photos.exmaple.org/cat.jpg", str(tmp_path / "cat.jpg"))
@@ -45,16 +45,14 @@ def test_a_name_that_does_not_resolve_is_called_so(resolver, private_refused, tm
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_name_that_resolves_to_a_private_address_is_still_not_allowed(
-    resolver, private_refused, tmp_path
-):
+def test_a_name_that_resolves_to_a_private_address_is_still_not_allowed(resolver, tmp_path):
     resolver["intranet.example.org"] = ["10.1.2.3"]
     with pytest.raises(InputError) as refused:
         urls.download("http://intranet.example.org/", str(tmp_path / "page"))
     assert refused.value.message == NOT_ALLOWED
 
 
-def test_the_rest_api_answers_an_unresolved_host_in_json(resolver, private_refused, rest_client):
+def test_the_rest_api_answers_an_unresolved_host_in_json(resolver, rest_client):
     resolver["photos.exmaple.org"] = socket.gaierror(socket.EAI_NONAME, "unknown")
     client = rest_client(single.Model()).client
     answer = client.get("/api/predict", query_string={"fileurl": "http://photos.exmaple.org/a.png"})
