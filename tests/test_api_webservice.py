@@ -262,12 +262,11 @@ def test_an_app_that_fails_is_a_json_500_and_the_server_goes_on(caplog):
     assert "a fault inside the app" in caplog.text  # logged, never shown
 
 
-def test_a_connection_over_the_limit_is_a_json_503(monkeypatch):
+def test_a_connection_over_the_limit_is_a_json_503():
     """Connections are bounded (MODELHUB_MAX_CONNECTIONS): one more is answered at once and
     closed; once one of the others closes, a new one is served again."""
-    monkeypatch.setenv("MODELHUB_MAX_CONNECTIONS", "3")
     app = _app_answering("200 OK", [b"ok"], True)
-    with webservice.BackgroundServer(app) as server:
+    with webservice.BackgroundServer(app, settings=Settings(max_connections=3)) as server:
         held = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in "abc"]
         try:
             for connection in held:  # served: the server has taken each of them

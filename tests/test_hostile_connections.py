@@ -113,7 +113,7 @@ def test_slow_url_downloads_do_not_starve_uploads(service, picture):
         ]
         # Wait until the remote holds every download the server lets run.
         deadline = time.monotonic() + 10
-        while remote.contacts < 2:
+        while remote.contacts < service.rest_api.settings.url_downloads:
             assert time.monotonic() < deadline
             time.sleep(0.01)
         _assert_normal_upload_answers(service, picture)
