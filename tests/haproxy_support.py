@@ -18,6 +18,7 @@ import subprocess
 import time
 
 import pytest
+from loopback_servers import free_port
 from squeezenet_support import stop_process
 
 # Checks every 200 ms; one failure takes a replica out, two successes bring it back.
@@ -53,13 +54,6 @@ backend replicas
     default-server check inter 200ms fall 1 rise 2
 {servers}
 """
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now (the kernel's pick for a throwaway socket)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def haproxy_binary() -> str:

@@ -8,6 +8,7 @@ as the server stops. Also the public-looking name the `routed_public_name` fixtu
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import subprocess
 import threading
@@ -98,6 +99,13 @@ def serving(routes: dict[str, Route], tls: ssl.SSLContext | None = None) -> Iter
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (the kernel's pick for a throwaway socket)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def self_signed(folder: str, name: str) -> tuple[str, str]:

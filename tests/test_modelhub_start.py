@@ -16,7 +16,6 @@ import json
 import os
 import pty
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ import time
 
 import pytest
 import requests
+from loopback_servers import free_port
 from modelhub_clients.github_standin import GitHubStandIn
 from squeezenet_support import REPO_DIR, asset, reference_file
 
@@ -73,12 +73,6 @@ def client_env(standin: GitHubStandIn) -> dict[str, str]:
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.setdefault("CONTAINERS_CONF", "/tmp/container-check.conf")
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class StartPy:
