@@ -73,23 +73,14 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 @functools.cache
 def ensure_built() -> str:
     """Run the real init step into contrib_src once per session (idempotent), building every
-    model variant, which the tests compare; the package dir.
-
-    Also puts contrib_src on sys.path, as conftest does.
+    model variant, which the tests compare; the package dir (which conftest put on sys.path).
     """
     externalfiles.run_init(CONTRIB_DIR, mirrors=mirrors(), build=False, progress=False)
-    contrib_on_path()
     import build  # the package's build hook, contrib_src/build.py
     from squeezenet.modelfiles import VARIANTS
 
     build.main(VARIANTS)
     return CONTRIB_DIR
-
-
-def contrib_on_path() -> None:
-    """Make the package's modules importable without building anything."""
-    if CONTRIB_DIR not in sys.path:
-        sys.path.insert(0, CONTRIB_DIR)
 
 
 SERVING = re.compile(r"Serving on http://127\.0\.0\.1:(\d+)")

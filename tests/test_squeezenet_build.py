@@ -7,12 +7,10 @@ import shutil
 
 import onnx
 import pytest
-from squeezenet_support import asset, contrib_on_path
+from squeezenet_support import asset
 
-contrib_on_path()
-
-import build  # noqa: E402
-from squeezenet.modelfiles import file_sha256  # noqa: E402
+import build
+from squeezenet.modelfiles import file_sha256
 
 
 @pytest.fixture

@@ -15,16 +15,13 @@ import pytest
 from squeezenet_support import (
     CONTRIB_DIR,
     REPO_DIR,
-    contrib_on_path,
     ensure_built,
     fetched_package,
     subprocess_env,
 )
 
-contrib_on_path()
-
-import build  # noqa: E402
-from squeezenet import modelfiles  # noqa: E402
+import build
+from squeezenet import modelfiles
 
 # ModelHub's entry points import the engine by design, in every contributor package.
 ENGINE_ENTRY_POINTS = {"run.py", "modelapi.py"}

@@ -14,13 +14,11 @@ import onnxruntime as ort
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
-from squeezenet_support import asset, contrib_on_path
+from squeezenet_support import asset
 
-contrib_on_path()
-
-from processing import MEAN_BGR, warp_and_crop  # noqa: E402
-from squeezenet.graph import build_model, serialize  # noqa: E402
-from squeezenet.weights import decode_file  # noqa: E402
+from processing import MEAN_BGR, warp_and_crop
+from squeezenet.graph import build_model, serialize
+from squeezenet.weights import decode_file
 
 
 @pytest.fixture(scope="module")

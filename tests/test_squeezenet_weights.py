@@ -6,12 +6,10 @@ import struct
 
 import numpy as np
 import pytest
-from squeezenet_support import asset, contrib_on_path
+from squeezenet_support import asset
 
-contrib_on_path()
-
-from squeezenet.architecture import CONV_SPECS  # noqa: E402
-from squeezenet.weights import decode, decode_file  # noqa: E402
+from squeezenet.architecture import CONV_SPECS
+from squeezenet.weights import decode, decode_file
 
 
 @pytest.fixture(scope="module")

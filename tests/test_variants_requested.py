@@ -4,12 +4,9 @@ the one answer every way of naming an unknown variant gets: the list of the vali
 from __future__ import annotations
 
 import pytest
-from squeezenet_support import contrib_on_path
 
-contrib_on_path()
-
-import build  # noqa: E402  (the package's build hook, contrib_src/build.py)
-from squeezenet import modelfiles  # noqa: E402
+import build
+from squeezenet import modelfiles
 
 LISTED = "choose one of fp32, compact, int8"
 
