@@ -257,4 +257,3 @@ def test_damaged_bodies_give_no_file_werkzeug_would_not(tmp_path_factory, body, 
     found = ours(tmp_path_factory.mktemp("upload"), bytes(damaged), content_type, 97)
     if found is not None:
         assert found == werkzeug_file(bytes(damaged), content_type)
-

@@ -19,7 +19,7 @@ import numpy as np
 import requests
 from haproxy_support import HAProxy
 from mockmodels.single.inference import bright_mask
-from squeezenet_support import FRAMEWORK_DIR, ServerProcess
+from squeezenet_support import ServerProcess
 
 FETCHES = 4  # round robin: alternately the other replica and the one that wrote the file
 
@@ -38,7 +38,7 @@ def _predict_then_fetch(package: str, folder: str, output_dirs: list[str]) -> li
                 replica_folder,
                 "--contrib",
                 package,
-                PYTHONPATH=FRAMEWORK_DIR,
+                PYTHONPATH="",
                 MODELHUB_OUTPUT_DIR=output_dir,
             )
             stack.callback(server.stop)

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 import requests
-from squeezenet_support import FRAMEWORK_DIR, ServerProcess
+from squeezenet_support import ServerProcess
 
 from modelhubapi import machine, scratch
 
@@ -59,7 +59,7 @@ def _serve(folder, package: str, **env: str) -> ServerProcess:
         str(folder),
         "--contrib",
         package,
-        **{"PYTHONPATH": FRAMEWORK_DIR, "HELD_MODEL_DIR": str(folder), **env},
+        **{"PYTHONPATH": "", "HELD_MODEL_DIR": str(folder), **env},
     )
 
 

@@ -15,9 +15,8 @@ from importlib import metadata
 
 import pytest
 from packaging.requirements import Requirement
+from squeezenet_support import FRAMEWORK_DIR, REPO_DIR
 
-REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FRAMEWORK_DIR = os.path.join(REPO_DIR, "framework")
 VERSION = metadata.version("modelhub-engine")
 DIST_INFO = f"modelhub_engine-{VERSION}.dist-info"
 
@@ -103,9 +102,7 @@ def test_an_installed_wheel_runs_from_anywhere(wheel, tmp_path):
 
 
 def test_metrics_name_the_installed_engine_version(rest_client):
-    from importlib import metadata
-
     from mockmodels.single.inference import Model
 
     scrape = rest_client(Model()).client.get("/metrics").get_data(as_text=True)
-    assert f'engine_version="{metadata.version("modelhub-engine")}"' in scrape
+    assert f'engine_version="{VERSION}"' in scrape

@@ -59,4 +59,3 @@ def test_only_listed_names_make_a_file_name(name):
         modelfiles.model_filename(name)
     assert modelfiles.model_filename("int8") == "model_int8.onnx"
     assert modelfiles.model_filename() == "model.onnx"
-
