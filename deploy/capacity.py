@@ -29,7 +29,9 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from benchmarks.run import Client, Server, sample_paths, serve_command
+from benchmarks.client import Client
+from benchmarks.harness import Server
+from benchmarks.run import sample_paths, serve_command
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LOADS = (0.5, 0.6, 0.7)

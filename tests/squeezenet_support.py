@@ -138,12 +138,13 @@ class ServerProcess:
     def access_lines(self) -> list[str]:
         return [line for line in self.log().splitlines() if "modelhubapi.access" in line]
 
-    def rss_kib(self) -> int:
+    def rss_kib(self, key: str = "VmRSS") -> int:
+        """The process's memory in KiB: resident now (VmRSS), or at its peak (VmHWM)."""
         with open(f"/proc/{self.process.pid}/status") as file:
             for line in file:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{key}:"):
                     return int(line.split()[1])
-        raise AssertionError("no VmRSS")
+        raise AssertionError(f"no {key}")
 
     def stop(self) -> None:
         stop_process(self.process, timeout=30)

@@ -166,8 +166,4 @@ def test_eight_deep_uploads_at_once_stay_bounded_and_the_memory_comes_back(tmp_p
 
 def _memory_mb(server: ServerProcess, key: str) -> float:
     """VmRSS (now) or VmHWM (peak) of the server process, in MB."""
-    with open(f"/proc/{server.process.pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError(f"no {key}")
+    return server.rss_kib(key) / 1024
