@@ -177,7 +177,6 @@ def test_the_files_of_a_killed_server_are_removed_at_the_next_start(tmp_path, he
     try:
         with ThreadPoolExecutor(3) as pool:
             held = _start_held_uploads(pool, first, held_package, tmp_path, 3)
-            left = os.listdir(working)
             first.process.send_signal(signal.SIGKILL)
             first.process.wait(timeout=10)
             for answer in held:
@@ -185,7 +184,10 @@ def test_the_files_of_a_killed_server_are_removed_at_the_next_start(tmp_path, he
                     answer.result()
     finally:
         first.stop()
-    assert len(left) >= 3 and set(os.listdir(working)) == set(left)
+    # Listed after the kill: a request waiting for the model may still be renaming its upload
+    # up to the moment the process dies.
+    left = os.listdir(working)
+    assert len(_reservations(working)) == 3 and len(left) > 3, left
     _age([os.path.join(working, name) for name in left], 60)
     survivor = os.path.join(working, "notes.txt")  # not a request's file: left alone
     open(survivor, "w").close()
