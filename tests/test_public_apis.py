@@ -1,4 +1,4 @@
-"""The engine uses its web libraries (h11, Werkzeug, Flask; waitress, should it come back)
+"""The engine uses its web libraries (httptools, Werkzeug, Flask; waitress, should it come back)
 through their documented API only: a lint over framework/ and benchmarks/ (the source,
 parsed) for the ways code reaches past it: a class derived from theirs, in a module that
 imports them a private attribute (`x._name`) of anything but the object's own class, a
@@ -13,7 +13,7 @@ import os
 
 from squeezenet_support import REPO_DIR
 
-LIBRARIES = ("h11", "waitress", "werkzeug", "flask")
+LIBRARIES = ("httptools", "waitress", "werkzeug", "flask")
 SCANNED = ("framework", "benchmarks")
 
 
@@ -92,14 +92,15 @@ def test_nothing_reaches_past_the_libraries_public_api():
 def test_the_lint_finds_each_kind_of_reach():
     """The lint itself: each pattern it looks for, in a module that imports a library."""
     source = (
-        "import h11\nfrom waitress.channel import HTTPChannel\nfrom werkzeug._internal import x\n"
+        "import httptools\nfrom waitress.channel import HTTPChannel\n"
+        "from werkzeug._internal import x\n"
         "class Mine(HTTPChannel):\n    pass\n"
-        "h11.Connection(h11.SERVER)._cstate\nserve(app, _dispatcher=None)\n"
+        "httptools.HttpRequestParser(p)._cparser\nserve(app, _dispatcher=None)\n"
     )
     found = {what for _, what in _uses_in(ast.parse(source), "example.py")}
     assert found == {
         "subclass Mine(waitress.channel.HTTPChannel)",
-        "private attribute h11.Connection(h11.SERVER)._cstate",
+        "private attribute httptools.HttpRequestParser(p)._cparser",
         "private keyword _dispatcher=",
         "private module werkzeug._internal",
     }

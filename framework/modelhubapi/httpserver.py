@@ -1,15 +1,18 @@
-"""An HTTP/1.1 server for a WSGI app: h11 parses the protocol, asyncio holds the connections,
-a bounded thread pool runs the app.
+"""An HTTP/1.1 server for a WSGI app: httptools parses requests, asyncio holds the
+connections, a bounded thread pool runs the app.
 
 Why this and not a ready-made server: the service must decide a request's fate from its
 headers before its body is read (413 as JSON, without inviting the body with `100
-Continue`), answer malformed HTTP as JSON, close a connection whose request had both
-Content-Length and Transfer-Encoding (RFC 9112 6.3), linger after a refusal so a client that
-sends first and reads later gets the answer, and bound every connection's silence. waitress
-and uvicorn decide these inside their own classes (plain-text errors, no linger, no header
-timeout in uvicorn), which only subclasses or private attributes could change. h11 is a
-protocol library meant to be driven this way ("bring your own I/O"), so every rule above is
-code here, on h11's documented API, and the I/O is the standard library's.
+Continue`), answer malformed HTTP as JSON, linger after a refusal so a client that sends
+first and reads later gets the answer, and bound every connection's silence. waitress and
+uvicorn decide these inside their own classes (plain-text errors, no linger, no header
+timeout in uvicorn), which only subclasses or private attributes could change. httptools
+(llhttp, Node.js's parser, in C) only parses, through callbacks: what it finds malformed,
+request smuggling with Content-Length and Transfer-Encoding included, is a JSON 400 here.
+Every other rule is code in this module: the size of a head, keeping or closing a
+connection, how an answer is delimited (RFC 9112 6, 9); the I/O is the standard library's.
+It replaced h11 (pure Python), which took about 40 % of the event loop's time per request:
+see docs/2026-12-06-server-choice.md.
 
 What a connection costs: a socket and a coroutine, never a thread. A request's body is read
 whole (into memory, spilling to disk past `_SPOOL_BYTES`) before a thread runs the app, so
@@ -27,6 +30,7 @@ import email.utils
 import functools
 import json
 import logging
+import re
 import socket
 import sys
 import tempfile
@@ -37,7 +41,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import unquote_to_bytes
 
-import h11
+import httptools
 
 logger = logging.getLogger(__name__)
 SERVER_NAME = "modelhub"
@@ -174,6 +178,77 @@ class HTTPServer:
             await self._threads.submit(close)
 
 
+@dataclass
+class _Request:
+    """A request's head, as the parser saw it."""
+
+    method: str
+    target: bytes
+    version: str  # "1.1", "1.0"
+    headers: list[tuple[bytes, bytes]]  # names lower-cased, in the order sent
+    keep_alive: bool  # HTTP/1.1 without `Connection: close`
+
+
+# The end of a request's body; the connection is to be closed (after an Upgrade request).
+_END, _CLOSE = object(), object()
+
+
+class _Parser:
+    """httptools' callbacks as a queue of events: a `_Request` (a head), pieces of its body
+    (bytes), `_END`; then the next request's. Malformed input becomes a `_Refusal` after the
+    events before it, so the requests in front of it are answered first."""
+
+    def __init__(self) -> None:
+        self.events: collections.deque = collections.deque()
+        self._parser = httptools.HttpRequestParser(self)
+        self._target = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._in_head = True
+        self._head_bytes = 0
+
+    def feed(self, data: bytes) -> None:
+        """Parse `data`; a head still incomplete after `MAX_HEAD_BYTES` is refused (431)."""
+        counted = self._in_head
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.events.append(_CLOSE)  # no other protocol is spoken here
+        except httptools.HttpParserError:
+            self.events.append(_Refusal(400, "Bad Request"))
+        else:
+            self._head_bytes += len(data) if counted else 0
+            if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
+                self.events.append(_Refusal(431, _REASONS[431]))
+
+    # httptools' callbacks
+    def on_url(self, url: bytes) -> None:
+        self._target += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        version = parser.get_http_version()
+        self.events.append(
+            _Request(
+                parser.get_method().decode("ascii"),
+                self._target,
+                version,
+                self._headers,
+                version == "1.1" and parser.should_keep_alive(),
+            )
+        )
+        self._target, self._headers, self._in_head = b"", [], False
+
+    def on_body(self, body: bytes) -> None:
+        self.events.append(body)
+
+    def on_message_complete(self) -> None:
+        self.events.append(_END)
+        self._in_head, self._head_bytes = True, 0
+
+
 class _Connection:
     """One client connection: its requests one after another (pipelined ones too)."""
 
@@ -182,51 +257,45 @@ class _Connection:
         self._limits = server.limits
         self._reader = reader
         self._writer = writer
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        self._parser = _Parser()
 
     async def serve(self) -> None:
         """Answer requests until the client closes, one must close the connection, or the
         server is stopping (then once the request in hand is answered)."""
         task = asyncio.current_task()
-        while True:
-            event = await self._next_event()
-            if not isinstance(event, h11.Request):
-                return  # the client closed
+        while (request := await self._next_event()) is not None:
             self._server.answering.add(task)
             try:
-                keep_alive = await self._answer(event)
+                keep_alive = await self._answer(request)
             except _Refusal as refusal:
-                refusal.method = event.method.decode("ascii")
-                refusal.path = event.target.decode("ascii").partition("?")[0]
+                refusal.method = request.method
+                refusal.path = request.target.decode("latin-1").partition("?")[0]
                 raise
             finally:
                 self._server.answering.discard(task)
-            if not keep_alive or self._h11.our_state is not h11.DONE or self._server.stopping:
+            if not keep_alive:
                 return
-            self._h11.start_next_cycle()
 
     async def _next_event(self) -> Any:
-        while True:
-            try:
-                event = self._h11.next_event()
-            except h11.RemoteProtocolError as error:
-                status = error.error_status_hint
-                raise _Refusal(status, _REASONS.get(status, "Bad Request")) from None
-            if event is not h11.NEED_DATA:
-                return event
+        """The next event of `_Parser`; None once the client has closed (or must go)."""
+        events = self._parser.events
+        while not events:
             data = await _within(self._reader.read(_RECV_BYTES), self._limits.timeout)
-            self._h11.receive_data(data)
+            if not data:
+                return None
+            self._parser.feed(data)
+        event = events.popleft()
+        if isinstance(event, _Refusal):
+            raise event
+        return None if event is _CLOSE else event
 
-    async def _answer(self, request: h11.Request) -> bool:
+    async def _answer(self, request: _Request) -> bool:
         """Read the body, run the app, write its answer; whether the connection may serve
         another request."""
-        headers = {name: value for name, value in request.headers}
-        smuggling = b"transfer-encoding" in headers and b"content-length" in headers
-        limit = self._limits.max_body
-        declared = int(headers.get(b"content-length", b"0"))
-        if declared > limit:
+        declared = next((v for n, v in request.headers if n == b"content-length"), b"0")
+        if int(declared) > self._limits.max_body:
             raise _Refusal(413, "Request Entity Too Large", linger=True)
-        body = await self._read_body(limit)
+        body = await self._read_body(request)
         environ = _environ(request, body, self._writer)
         try:
             status, response_headers, pieces, more = await self._server.call_app(environ)
@@ -234,38 +303,39 @@ class _Connection:
             body.close()
             logger.exception("The app failed on %s", request.target[:200])
             raise _Refusal(500, "Internal Server Error") from None
-        response_headers = [*response_headers, *_standard_headers()]
-        if smuggling:
-            response_headers.append(("Connection", "close"))
         try:
-            await self._write_answer(status, response_headers, pieces, more)
+            return await self._write_answer(request, status, response_headers, pieces, more)
         finally:
             await self._server.close_answer(more)
             body.close()
-        return not smuggling
 
-    async def _read_body(self, limit: int) -> IO[bytes]:
+    async def _read_body(self, request: _Request) -> IO[bytes]:
         body = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 (returned)
-        if self._h11.they_are_waiting_for_100_continue:
-            self._send(h11.InformationalResponse(status_code=100, headers=[], reason="Continue"))
-        size = 0
-        while not isinstance(event := await self._next_event(), h11.EndOfMessage):
-            size += len(event.data)
+        if not self._parser.events and _expects_continue(request):
+            self._writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        size, limit = 0, self._limits.max_body
+        while (piece := await self._next_event()) is not _END:
+            if piece is None:
+                body.close()
+                raise ConnectionError("the client went before the end of its body")
+            size += len(piece)
             if size > limit:
                 body.close()
                 raise _Refusal(413, "Request Entity Too Large", linger=True)
-            body.write(event.data)
+            body.write(piece)
         body.seek(0)
         return body
 
-    async def _write_answer(self, status, headers, pieces, more) -> None:
+    async def _write_answer(self, request: _Request, status: str, headers, pieces, more) -> bool:
         """Write the answer, waiting (at most `timeout` each time) for the client to take
-        each batch before the app is asked for the next."""
-        code, _, reason = status.partition(" ")
-        out = [self._h11.send(h11.Response(status_code=int(code), headers=headers, reason=reason))]
+        each batch before the app is asked for the next; whether the connection may serve
+        another request."""
+        framing = _Framing(request, status, headers)
+        keep_alive = framing.keep_alive and not self._server.stopping
+        out = [_head(status, headers, framing, keep_alive)]
         done = more is None
         while True:
-            out += [self._h11.send(h11.Data(data=piece)) for piece in pieces if piece]
+            out += framing.pieces(pieces)
             if done:
                 break
             self._writer.write(b"".join(out))
@@ -273,12 +343,70 @@ class _Connection:
             await _within(self._writer.drain(), self._limits.timeout)
             pieces, done = await self._server.next_pieces(more)
         # The head and a one-piece answer (any JSON answer) leave in one send.
-        out.append(self._h11.send(h11.EndOfMessage()))
+        out.append(framing.end())
         self._writer.write(b"".join(out))
         await _within(self._writer.drain(), self._limits.timeout)
+        return keep_alive and framing.complete
 
-    def _send(self, event: Any) -> None:
-        self._writer.write(self._h11.send(event))
+
+def _expects_continue(request: _Request) -> bool:
+    """An HTTP/1.1 client waiting for `100 Continue` before it sends its body."""
+    return request.version == "1.1" and any(
+        name == b"expect" and value.lower() == b"100-continue" for name, value in request.headers
+    )
+
+
+class _Framing:
+    """How an answer's body is delimited: by the app's Content-Length, chunked when it gives
+    none (HTTP/1.1), or by closing the connection (HTTP/1.0); none for HEAD, 1xx, 204 and
+    304 (RFC 9112 6.3). `complete` is false when the app's body did not match its
+    Content-Length: the connection is then closed, as the client cannot tell the end."""
+
+    def __init__(self, request: _Request, status: str, headers: list) -> None:
+        code = int(status[:3])
+        self.bodiless = request.method == "HEAD" or code < 200 or code in (204, 304)
+        declared = next((v for n, v in headers if n.lower() == "content-length"), None)
+        self.length = int(declared) if declared is not None else None
+        self.chunked = self.length is None and not self.bodiless and request.version == "1.1"
+        self.keep_alive = request.keep_alive and (
+            self.bodiless or self.chunked or self.length is not None
+        )
+        self._sent = 0
+
+    def pieces(self, pieces: list[bytes]) -> list[bytes]:
+        if self.bodiless:
+            return []
+        self._sent += sum(len(piece) for piece in pieces)
+        if not self.chunked:
+            return pieces
+        return [b"%x\r\n%b\r\n" % (len(piece), piece) for piece in pieces if piece]
+
+    def end(self) -> bytes:
+        return b"0\r\n\r\n" if self.chunked else b""
+
+    @property
+    def complete(self) -> bool:
+        return self.length is None or self.bodiless or self._sent == self.length
+
+
+def _head(status: str, headers: list, framing: _Framing, keep_alive: bool) -> bytes:
+    """The status line and headers (the app's, Date and Server, and the framing's)."""
+    lines = [f"HTTP/1.1 {status}\r\n"]
+    for name, value in [*headers, *_standard_headers()]:
+        if not _TOKEN.fullmatch(name) or "\r" in value or "\n" in value:
+            logger.error("The app gave a malformed header: %r", name)
+            raise _Refusal(500, "Internal Server Error")
+        lines.append(f"{name}: {value}\r\n")
+    if framing.chunked:
+        lines.append("Transfer-Encoding: chunked\r\n")
+    if not keep_alive:
+        lines.append("Connection: close\r\n")
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1")
+
+
+# A header name (RFC 9110 5.1, 5.6.2).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 _REASONS = {400: "Bad Request", 431: "Request Header Fields Too Large", 501: "Not Implemented"}
@@ -326,7 +454,7 @@ async def _discard(reader: asyncio.StreamReader, seconds: float) -> None:
             return
 
 
-def _environ(request: h11.Request, body: IO[bytes], writer: asyncio.StreamWriter) -> dict:
+def _environ(request: _Request, body: IO[bytes], writer: asyncio.StreamWriter) -> dict:
     """The WSGI environ of `request` (PEP 3333), its body already read (and de-chunked)
     into `body`, so its length is known."""
     path, _, query = request.target.partition(b"?")
@@ -335,13 +463,13 @@ def _environ(request: h11.Request, body: IO[bytes], writer: asyncio.StreamWriter
     server_host, server_port = writer.get_extra_info("sockname")[:2]
     client = writer.get_extra_info("peername") or ("", 0)
     environ = {
-        "REQUEST_METHOD": request.method.decode("ascii"),
+        "REQUEST_METHOD": request.method,
         "SCRIPT_NAME": "",
         "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
         "QUERY_STRING": query.decode("latin-1"),
         "SERVER_NAME": server_host,
         "SERVER_PORT": str(server_port),
-        "SERVER_PROTOCOL": f"HTTP/{request.http_version.decode('ascii')}",
+        "SERVER_PROTOCOL": f"HTTP/{request.version}",
         "REMOTE_ADDR": client[0],
         "REMOTE_PORT": str(client[1]),
         "CONTENT_LENGTH": str(size),

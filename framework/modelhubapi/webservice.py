@@ -1,10 +1,10 @@
 """Serving the REST API in production (never Flask's development server).
 
-The server is `httpserver`: h11 for HTTP/1.1, asyncio for the connections, a pool of request
-threads for the app. The model is loaded once and shared by the request threads (ONNX
-Runtime releases the GIL while it computes, so threads use both cores), nothing forks, and a
-request's whole body is read before a thread takes it, so slow clients cannot tie up the
-threads that run the model. It binds the settings' `host`:`port` with `server_threads`
+The server is `httpserver`: httptools to parse HTTP/1.1, asyncio for the connections, a pool
+of request threads for the app. The model is loaded once and shared by the request threads
+(ONNX Runtime releases the GIL while it computes, so threads use both cores), nothing forks,
+and a request's whole body is read before a thread takes it, so slow clients cannot tie up
+the threads that run the model. It binds the settings' `host`:`port` with `server_threads`
 threads; the app lets about as many of them run the model at once as there are cores
 (`concurrency`), the rest stand by for requests held up behind slow ones.
 
