@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from modelhubapi import webservice
+from modelhubapi import httpserver, webservice
 
 BODY = b"twelve bytes"
 
@@ -119,3 +119,16 @@ def test_a_header_from_the_app_with_a_line_break_is_a_500_and_goes_nowhere(serve
     received = _exchange(server.port, b"GET /bad-header HTTP/1.1\r\nHost: x\r\n\r\n")
     assert received.startswith(b"HTTP/1.1 500 ")
     assert b"injected" not in received
+
+
+def test_a_head_just_under_the_limit_is_served(server):
+    """Heads up to `MAX_HEAD_BYTES` are read whole, however the reads split them (the
+    431 above the limit is in test_hostile_uploads.py)."""
+    padding = b"a" * (httpserver.MAX_HEAD_BYTES - 1024)
+    received = _exchange(
+        server.port,
+        b"GET /length HTTP/1.1\r\nHost: x\r\nX-Padding: "
+        + padding
+        + b"\r\nConnection: close\r\n\r\n",
+    )
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n") and received.endswith(BODY)

@@ -207,8 +207,12 @@ class _Parser:
         self._head_bytes = 0
 
     def feed(self, data: bytes) -> None:
-        """Parse `data`; a head still incomplete after `MAX_HEAD_BYTES` is refused (431)."""
-        counted = self._in_head
+        """Parse `data`. A head still incomplete once more than `MAX_HEAD_BYTES` have been
+        read while it was awaited is refused (431): counted from the first read that starts
+        inside it, so a head that begins after another request's body may run one read
+        longer, never shorter."""
+        if self._in_head:
+            self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -216,7 +220,6 @@ class _Parser:
         except httptools.HttpParserError:
             self.events.append(_Refusal(400, "Bad Request"))
         else:
-            self._head_bytes += len(data) if counted else 0
             if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
                 self.events.append(_Refusal(431, _REASONS[431]))
 
