@@ -28,8 +28,9 @@ from modelhubapi.settings import Settings
 
 # CI is a gate: the same examples every run, so a red build always means a changed program.
 # Elsewhere hypothesis explores new inputs each run, and a failure prints how to replay it.
-hypothesis.settings.register_profile("ci", derandomize=True, print_blob=True)
-hypothesis.settings.register_profile("explore", print_blob=True)
+# No per-example deadline: these tests assert behaviour, and a loaded machine is not a bug.
+hypothesis.settings.register_profile("ci", derandomize=True, print_blob=True, deadline=None)
+hypothesis.settings.register_profile("explore", print_blob=True, deadline=None)
 hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "explore")
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -122,6 +123,28 @@ def private_allowed() -> Settings:
     return Settings(allow_private_urls=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def loopback_dns() -> Iterator[None]:
+    """Tests never ask a real DNS (one lost packet is a 5 s retry, and the internet is not
+    theirs): the URL rule's one lookup resolves address literals and localhost as the
+    system does, and any other name fails at once, as an unknown name does. A test that
+    wants a name to resolve patches `urls.resolve_host` over this."""
+    real_resolve = urls.resolve_host
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host.rstrip(".").lower() == "localhost":
+            return real_resolve("localhost", port)
+        try:
+            socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+        except socket.gaierror:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+        return real_resolve(host, port)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(urls, "resolve_host", resolve)
+        yield
+
+
 @pytest.fixture
 def routed_public_name(monkeypatch) -> tuple[list[str], list[str]]:
     """`PUBLIC_NAME` resolves (through the URL rule's one lookup) to `PUBLIC_IP`, and
@@ -158,3 +181,12 @@ def clean_and_alive(request, service) -> Iterator[None]:
     for each in used:
         each.assert_clean()
         each.assert_alive()
+
+
+@pytest.fixture
+def closed_port_url():
+    """A loopback URL nobody listens on (bound, never listening, so the port stays ours)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import threading
 import time
 from typing import Any
@@ -39,7 +38,6 @@ from mockmodels.multi import inference as multi
 from PIL import Image
 
 from modelhubapi import ModelHubRESTAPI, webservice
-from modelhubapi.safety import urls
 from modelhubapi.settings import Settings
 
 CAMEL = "Arabian camel, dromedary, Camelus dromedarius"
@@ -231,11 +229,8 @@ def test_upstream_errors_are_400_plainly(fetching_service, status):
         _refused(fetching_service, server.url("/x"), f"The URL answered with HTTP status {status}.")
 
 
-def test_a_closed_port_is_400(fetching_service):
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
-    _refused(fetching_service, f"http://127.0.0.1:{port}/", "The URL could not be downloaded.")
+def test_a_closed_port_is_400(fetching_service, closed_port_url):
+    _refused(fetching_service, f"{closed_port_url}/", "The URL could not be downloaded.")
 
 
 def test_a_hanging_server_is_400_at_the_timeout_and_others_are_served(
@@ -313,21 +308,6 @@ def test_a_redirect_to_a_malformed_url_is_a_400(fetching_service, location):
 # --- property: whatever the URL or the Location, a 4xx (or a picture), never a 5xx ----------
 
 
-@pytest.fixture(scope="module")
-def no_dns():
-    """Names other than localhost fail to resolve at once: no test waits for a resolver."""
-    real_resolve = urls.resolve_host
-
-    def resolve(host: str, port: int) -> list[str]:
-        if host in {"localhost", "127.0.0.1", "::1"}:
-            return real_resolve(host, port)
-        raise OSError("no such name in these tests")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(urls, "resolve_host", resolve)
-        yield
-
-
 _SCHEMES = st.sampled_from(["http://", "https://", "HTTP://", "//", "/", "", "ftp://", "http:"])
 _HOST_PARTS = st.sampled_from(
     ["[", "]", "::1", "::ffff:", "127.0.0.1", "127.1", "0x7f", "localhost", ":", "80", "99999",
@@ -351,7 +331,7 @@ def _refused_or_classified(response) -> None:
 
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(url=_URLISH)
-def test_any_fileurl_gets_a_4xx_never_a_5xx(service, no_dns, url):
+def test_any_fileurl_gets_a_4xx_never_a_5xx(service, url):
     assert not service.rest_api.settings.allow_private_urls
     assert_fast_error(lambda: service.predict_url(url))
 
@@ -368,7 +348,7 @@ def redirector():
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(location=_URLISH)
 def test_any_redirect_location_gets_a_4xx_never_a_5xx(
-    fetching_service, no_dns, redirector, location
+    fetching_service, redirector, location
 ):
     server, current = redirector
     current[0] = location

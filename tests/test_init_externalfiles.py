@@ -56,15 +56,6 @@ def server():
 
 
 @pytest.fixture
-def closed_port_url():
-    """A loopback URL nobody listens on (bound, never listening, so the port stays ours)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    sock.close()
-
-
-@pytest.fixture
 def package(tmp_path):
     """A package root with contrib_src/ and init/; `write(entries)` writes init.json."""
     (tmp_path / "contrib_src").mkdir()

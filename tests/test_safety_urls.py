@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -333,11 +332,8 @@ def test_a_body_shorter_than_declared_is_refused(private_allowed, destination):
         )
 
 
-def test_a_closed_port_is_refused_plainly(private_allowed, destination):
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
-    error = refused(f"http://127.0.0.1:{port}/", destination, private_allowed)
+def test_a_closed_port_is_refused_plainly(private_allowed, destination, closed_port_url):
+    error = refused(f"{closed_port_url}/", destination, private_allowed)
     assert error.message == "The URL could not be downloaded."
 
 
