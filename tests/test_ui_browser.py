@@ -178,7 +178,9 @@ def test_model_card_shows_the_package(page, squeezenet_url):
     assert link.get_attribute("href") == "https://arxiv.org/abs/1602.07360"
     assert "SqueezeNet" in link.text
     page.find_element(By.CSS_SELECTOR, "#legal summary").click()
-    licences = page.find_elements(By.CSS_SELECTOR, "#legal-texts .licence pre")
+    # The licences come in their own request, which may answer after the samples.
+    licences = wait(page, lambda d: d.find_elements(By.CSS_SELECTOR, "#legal-texts .licence pre"),
+                    "the licences never loaded")
     assert len(licences) == 4
     assert all(licence.is_displayed() and licence.text for licence in licences)
     assert len(page.find_elements(By.CSS_SELECTOR, "#samples .sample img")) == len(
