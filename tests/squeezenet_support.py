@@ -160,23 +160,34 @@ def stop_process(process: subprocess.Popen, timeout: float) -> None:
         process.wait()
 
 
-def fetched_package(destination: str) -> str:
-    """A copy of the package made as ModelHub's start script makes it: the git-tracked files
-    of contrib_src/ plus init.json's external files, nothing built. Returns its folder."""
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z", "contrib_src"],
+def tracked_files(folder: str = "") -> list[str]:
+    """The files git tracks in this repository (below `folder`), relative to it."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", *([folder] if folder else [])],
         cwd=REPO_DIR,
         capture_output=True,
         check=True,
     ).stdout.decode()
-    for relative in filter(None, tracked.split("\0")):
-        target = os.path.join(destination, relative)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copyfile(os.path.join(REPO_DIR, relative), target)
+    return list(filter(None, listing.split("\0")))
+
+
+def external_files() -> list[dict]:
+    """init/init.json's external files (`src_url`, `dest_file_path`, `sha256`), each with
+    `asset`: the mirror's copy, which its upstream host would serve."""
     with open(os.path.join(REPO_DIR, "init", "init.json"), encoding="utf-8") as handle:
         entries = json.load(handle)["external_contrib_files"]
-    for entry in entries:
-        target = os.path.join(destination, entry["dest_file_path"].lstrip("/"))
+    return [
+        {**entry, "asset": asset(os.path.basename(entry["dest_file_path"]))} for entry in entries
+    ]
+
+
+def fetched_package(destination: str) -> str:
+    """A copy of the package made as ModelHub's start script makes it: the git-tracked files
+    of contrib_src/ plus init.json's external files, nothing built. Returns its folder."""
+    copies = [(os.path.join(REPO_DIR, path), path) for path in tracked_files("contrib_src")]
+    copies += [(entry["asset"], entry["dest_file_path"].lstrip("/")) for entry in external_files()]
+    for source, relative in copies:
+        target = os.path.join(destination, relative)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copyfile(asset(os.path.basename(target)), target)
+        shutil.copyfile(source, target)
     return os.path.join(destination, "contrib_src")

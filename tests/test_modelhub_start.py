@@ -23,9 +23,9 @@ import time
 
 import pytest
 import requests
-from loopback_servers import free_port
-from modelhub_clients.github_standin import GitHubStandIn
-from squeezenet_support import REPO_DIR, asset, reference_file
+from loopback_servers import Server, free_port
+from modelhub_clients.github_standin import github_standin
+from squeezenet_support import asset, reference_file
 
 pytestmark = pytest.mark.container
 
@@ -46,7 +46,7 @@ def image() -> str:
 
 @pytest.fixture(scope="module")
 def standin():
-    with GitHubStandIn(REPO_DIR, reference_file("modelhub/models.json"), asset) as server:
+    with github_standin(reference_file("modelhub/models.json")) as server:
         yield server
 
 
@@ -65,11 +65,11 @@ def workdir(tmp_path_factory, image, standin) -> str:
     return folder
 
 
-def client_env(standin: GitHubStandIn) -> dict[str, str]:
+def client_env(standin: Server) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = CLIENTS_DIR + os.pathsep + env["PATH"]
     env["PYTHONPATH"] = CLIENTS_DIR  # sitecustomize: https:// goes to the stand-in
-    env["GITHUB_STANDIN"] = standin.url
+    env["GITHUB_STANDIN"] = standin.url("")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.setdefault("CONTAINERS_CONF", "/tmp/container-check.conf")
     return env
@@ -78,7 +78,7 @@ def client_env(standin: GitHubStandIn) -> dict[str, str]:
 class StartPy:
     """`python start.py squeezenet ARGS` in a terminal of its own, its output collected."""
 
-    def __init__(self, workdir: str, standin: GitHubStandIn, *args: str):
+    def __init__(self, workdir: str, standin: Server, *args: str):
         self.api_port, self.jupyter_port = free_port(), free_port()
         self.started: float | None = None  # when start.py announced `docker run`
         self._output = bytearray()
@@ -207,7 +207,7 @@ def test_basic_mode_serves_the_download_and_classifies(start_py, workdir, standi
     package = os.path.join(workdir, "squeezenet", "contrib_src")
     assert os.path.isfile(os.path.join(package, "weights", "compressed_SqueezeNet.net"))
     assert not any(name.endswith(".onnx") for name in os.listdir(os.path.join(package, "model")))
-    assert any("models.json" in request for request in standin.requests)
+    assert any("models.json" in path for path, _ in standin.requests)
 
     base = f"http://127.0.0.1:{run.api_port}/api"
     assert top_label(requests.get(f"{base}/predict_sample?filename=bagel.jpg", timeout=30)) == (
