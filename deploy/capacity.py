@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from benchmarks.client import Client
-from benchmarks.harness import Server
+from benchmarks.harness import Cell, Server
 from benchmarks.run import sample_paths, serve_command
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -47,24 +47,12 @@ def cpu_seconds(pid: int) -> float:
 
 def saturated(server: Server, paths: Sequence[str], seconds: float) -> tuple[float, float]:
     """Two closed-loop clients for `seconds`: (images/s, server CPU seconds per image)."""
-    deadline = time.monotonic() + seconds
-
-    def run() -> int:
-        client = Client(server.port, paths)
-        done = 0
-        while time.monotonic() < deadline:
-            _, ok = client(done)
-            assert ok, server.log_tail()
-            done += 1
-        client.close()
-        return done
-
-    cpu_before, started = cpu_seconds(server.process.pid), time.monotonic()
-    with ThreadPoolExecutor(2) as pool:
-        # result() raises what a client raised: a failed request ends the measurement.
-        images = sum(future.result() for future in [pool.submit(run) for _ in range(2)])
+    cell = Cell("server", "fp32", "2 clients", [Client(server.port, paths) for _ in range(2)])
+    cpu_before = cpu_seconds(server.process.pid)
+    cell.measure(seconds)
     cpu = cpu_seconds(server.process.pid) - cpu_before
-    return images / (time.monotonic() - started), cpu / images
+    assert cell.errors == 0, server.log_tail()  # a failed request spoils the measurement
+    return cell.rates[0], cpu / cell.requests
 
 
 def open_loop(server: Server, paths: Sequence[str], rate: float, seconds: float) -> list[float]:
