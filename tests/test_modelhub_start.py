@@ -20,6 +20,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
@@ -122,11 +124,24 @@ class StartPy:
         return self._output.decode(errors="replace")
 
     def wait_for_text(self, text: str, timeout: float) -> None:
+        self._wait_for(lambda: text in self.output, repr(text), timeout)
+
+    def wait_for_line(self, text: str, timeout: float) -> str:
+        """The first line of output containing `text`, once its end is shown too."""
+
+        def whole_line() -> str | None:
+            lines = self.output.splitlines(keepends=True)
+            return next((line for line in lines if text in line and line.endswith("\n")), None)
+
+        return self._wait_for(whole_line, f"a whole line with {text!r}", timeout)
+
+    def _wait_for(self, condition: Callable[[], Any], what: str, timeout: float) -> Any:
         deadline = time.monotonic() + timeout
-        while text not in self.output:
+        while not (found := condition()):
             assert self.process.poll() is None or self._reader.is_alive(), self.output
-            assert time.monotonic() < deadline, f"{text!r} not shown:\n{self.output}"
+            assert time.monotonic() < deadline, f"{what} not shown:\n{self.output}"
             time.sleep(0.05)
+        return found
 
     def type(self, text: str) -> None:
         os.write(self._terminal, text.encode())
@@ -241,10 +256,10 @@ def test_bash_mode_gives_a_shell_that_can_classify(start_py):
 
 def test_expert_mode_is_a_sandbox_with_a_token_that_saves(start_py):
     run = start_py("-e")
-    run.wait_for_text("?token=", timeout=120)
-    announced = [line for line in run.output.splitlines() if "Jupyter sandbox" in line]
-    assert len(announced) == 1, run.output
-    token = announced[0].split("?token=", 1)[1].split()[0]
+    announced = run.wait_for_line("?token=", timeout=120)  # whole, or the token is cut
+    assert "Jupyter sandbox" in announced, run.output
+    assert run.output.count("Jupyter sandbox") == 1, run.output
+    token = announced.split("?token=", 1)[1].split()[0]
     base = f"http://127.0.0.1:{run.jupyter_port}/api/contents/sandbox.ipynb"
     deadline = time.monotonic() + 60
     while True:
