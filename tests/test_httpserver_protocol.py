@@ -9,29 +9,46 @@ import http.client
 import socket
 
 import pytest
+from hostile_support import Answer, assert_json_error
 
 from modelhubapi import httpserver, webservice
 
 BODY = b"twelve bytes"
 
 
+def _echo(environ) -> tuple[str, list, list[bytes]]:
+    """The method, path and every HTTP_ header the app was given, a line each."""
+    lines = [f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}"]
+    lines += sorted(f"{key}={value}" for key, value in environ.items() if key.startswith("HTTP_"))
+    body = "\n".join(lines).encode()
+    return "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))], [body]
+
+
+def _failing_midway():
+    yield b"x" * 300_000
+    raise RuntimeError("the app's answer broke off")
+
+
+# Path -> (status, headers, body): answers the app gets right, then ones it gets wrong.
+ANSWERS = {
+    "/length": ("200 OK", [("Content-Length", str(len(BODY)))], [BODY]),
+    "/stream": ("200 OK", [("Content-Type", "text/plain")], [BODY[:5], BODY[5:]]),
+    "/short": ("200 OK", [("Content-Length", "100")], [BODY]),
+    "/long": ("200 OK", [("Content-Length", "5")], [BODY]),
+    "/bad-header": ("200 OK", [("X-Note", "a\r\nSet-Cookie: injected")], [b"no"]),
+    "/own-framing": ("200 OK", [("Transfer-Encoding", "chunked")], [BODY]),
+    "/bad-length": ("200 OK", [("Content-Length", "x")], [BODY]),
+    "/informational": ("103 Early Hints", [], []),
+    "/fails-midway": ("200 OK", [], _failing_midway),
+}
+
+
 def _app(environ, start_response):
-    """/length: BODY with its Content-Length; /stream: BODY in two pieces without one;
-    /short: a Content-Length larger than the body; /bad-header: a header with a line break;
-    anything else: the path and method."""
-    path = environ["PATH_INFO"]
-    if path == "/stream":
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return iter([BODY[:5], BODY[5:]])
-    if path == "/short":
-        start_response("200 OK", [("Content-Length", "100")])
-        return [BODY]
-    if path == "/bad-header":
-        start_response("200 OK", [("X-Note", "a\r\nSet-Cookie: injected"), ("Content-Length", "2")])
-        return [b"no"]
-    body = BODY if path == "/length" else f"{environ['REQUEST_METHOD']} {path}".encode()
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
+    """The answer ANSWERS holds for the path, or an echo of the request."""
+    status, headers, body = ANSWERS.get(environ["PATH_INFO"]) or _echo(environ)
+    environ["wsgi.input"].read()
+    start_response(status, headers)
+    return body() if callable(body) else iter(body)
 
 
 @pytest.fixture(scope="module")
@@ -97,15 +114,70 @@ def test_pipelined_requests_are_answered_in_their_order(server):
     requests[-1] = requests[-1].replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
     received = _exchange(server.port, b"".join(requests))
     bodies = [answer.partition(b"\r\n\r\n")[2] for answer in received.split(b"HTTP/1.1 ")[1:]]
-    assert bodies == [f"GET {path}".encode() for path in paths]
+    assert [body.split(b"\n")[0] for body in bodies] == [f"GET {path}".encode() for path in paths]
 
 
 def test_an_upgrade_request_is_answered_over_http_then_closed(server):
     received = _exchange(
         server.port,
-        b"GET /length HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        b"GET /length HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",  # the other protocol's: never parsed
     )
     assert received.startswith(b"HTTP/1.1 200 OK\r\n") and received.endswith(BODY)
+    assert b"\r\nConnection: close\r\n" in received and received.count(b"HTTP/1.1") == 1
+
+
+@pytest.mark.parametrize(
+    "head, status",
+    [
+        (b"POST /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+         b"Content-Length: 5\r\n\r\nhello", 400),  # its body would go to the new protocol
+        (b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n", 405),
+        (b"GET /a HTTP/1.1\r\nConnection: close\r\n\r\n", 400),  # HTTP/1.1 needs a Host
+        (b"GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),  # one Host, not two
+    ],
+    ids=["upgrade with a body", "connect", "no host", "two hosts"],
+)  # fmt: skip
+def test_requests_the_server_will_not_serve_are_json_errors(server, head, status):
+    assert_json_error(Answer.from_raw(_exchange(server.port, head)), status)
+
+
+def test_an_http_1_0_request_needs_no_host(server):
+    assert _exchange(server.port, b"GET /length HTTP/1.0\r\n\r\n").endswith(BODY)
+
+
+_CHUNKED = b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def test_trailers_are_dropped_not_given_to_the_next_request(server):
+    received = _exchange(
+        server.port,
+        _CHUNKED + b"3\r\nabc\r\n0\r\nX-Injected: evil\r\nHost: evil\r\n\r\n"
+        b"GET /b HTTP/1.1\r\nHost: victim\r\nConnection: close\r\n\r\n",
+    )
+    second = received.split(b"HTTP/1.1 200 OK\r\n")[2].partition(b"\r\n\r\n")[2]
+    assert second == b"GET /b\nHTTP_CONNECTION=close\nHTTP_HOST=victim"
+
+
+@pytest.mark.parametrize(
+    "endless",
+    [
+        b"0\r\n" + b"X-A: b\r\n" * 30_000,  # trailers
+        b"1;a=" + b"a" * 300_000,  # a chunk extension
+        b"".join(b"1;%d\r\na\r\n" % n for n in range(30_000)),  # chunks mostly made of framing
+    ],
+    ids=["trailers", "chunk extension", "tiny chunks"],
+)
+def test_a_request_that_is_more_framing_than_body_is_refused(server, endless):
+    """Bounded like a head: what is not body may exceed the body by MAX_HEAD_BYTES at most."""
+    received = _exchange(server.port, _CHUNKED + endless)
+    assert_json_error(Answer.from_raw(received), 400)
+
+
+def test_header_values_lose_the_whitespace_around_them(server):
+    received = _exchange(server.port, b"GET /e HTTP/1.1\r\nHost: x \r\nX-Pad:  v \t\r\n"
+                         b"Connection: close\r\n\r\n")  # fmt: skip
+    assert received.endswith(b"GET /e\nHTTP_CONNECTION=close\nHTTP_HOST=x\nHTTP_X_PAD=v")
 
 
 def test_an_answer_shorter_than_its_length_closes_the_connection(server):
@@ -115,10 +187,27 @@ def test_an_answer_shorter_than_its_length_closes_the_connection(server):
     assert received.startswith(b"HTTP/1.1 200 OK\r\n") and received.endswith(BODY)
 
 
-def test_a_header_from_the_app_with_a_line_break_is_a_500_and_goes_nowhere(server):
-    received = _exchange(server.port, b"GET /bad-header HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert received.startswith(b"HTTP/1.1 500 ")
-    assert b"injected" not in received
+def test_an_answer_longer_than_its_length_is_cut_there_and_the_connection_closed(server):
+    """Bytes past the Content-Length would be read as the start of a next answer."""
+    received = _exchange(server.port, b"GET /long HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert received.endswith(b"\r\n\r\n" + BODY[:5])
+    assert b"\r\nConnection: close\r\n" not in received  # decided after the head was sent
+
+
+@pytest.mark.parametrize("path", ["/bad-header", "/own-framing", "/bad-length", "/informational"])
+def test_an_answer_the_server_cannot_frame_is_a_500_and_goes_nowhere(server, path, caplog):
+    received = _exchange(server.port, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert received.startswith(b"HTTP/1.1 500 ") and received.count(b"HTTP/1.1") == 1
+    assert b"injected" not in received and BODY not in received
+    assert "The app" in caplog.text  # logged for whoever runs it
+
+
+def test_an_app_failing_midway_ends_the_connection_and_the_server_goes_on(server, caplog):
+    received = _exchange(server.port, b"GET /fails-midway HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in received
+    assert not received.endswith(b"0\r\n\r\n")  # no last chunk: the client sees it cut
+    assert "The app failed during its answer" in caplog.text
+    assert _exchange(server.port, b"GET /length HTTP/1.0\r\n\r\n").endswith(BODY)
 
 
 def test_a_head_just_under_the_limit_is_served(server):

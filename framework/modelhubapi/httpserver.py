@@ -9,8 +9,10 @@ uvicorn decide these inside their own classes (plain-text errors, no linger, no 
 timeout in uvicorn), which only subclasses or private attributes could change. httptools
 (llhttp, Node.js's parser, in C) only parses, through callbacks: what it finds malformed,
 request smuggling with Content-Length and Transfer-Encoding included, is a JSON 400 here.
-Every other rule is code in this module: the size of a head, keeping or closing a
-connection, how an answer is delimited (RFC 9112 6, 9); the I/O is the standard library's.
+Every other rule is code in this module: how much of a request may be other than body
+(head, chunk framing, trailers), Host, keeping or closing a connection, how an answer is
+delimited and what of the app's answer cannot be sent (RFC 9112 3.2, 6, 9); the I/O is the
+standard library's.
 It replaced h11 (pure Python), which took about 40 % of the event loop's time per request:
 see docs/2026-12-06-server-choice.md.
 
@@ -185,8 +187,8 @@ class _Request:
     method: str
     target: bytes
     version: str  # "1.1", "1.0"
-    headers: list[tuple[bytes, bytes]]  # names lower-cased, in the order sent
-    keep_alive: bool  # HTTP/1.1 without `Connection: close`
+    headers: list[tuple[bytes, bytes]]  # names lower-cased, values stripped, in order sent
+    keep_alive: bool  # HTTP/1.1 without `Connection: close`, and no Upgrade
 
 
 # The end of a request's body; the connection is to be closed (after an Upgrade request).
@@ -196,23 +198,26 @@ _END, _CLOSE = object(), object()
 class _Parser:
     """httptools' callbacks as a queue of events: a `_Request` (a head), pieces of its body
     (bytes), `_END`; then the next request's. Malformed input becomes a `_Refusal` after the
-    events before it, so the requests in front of it are answered first."""
+    events before it, so the requests in front of it are answered first.
+
+    What llhttp does not bound is bounded here: the bytes of a request that are not its
+    body (request line, headers, chunk sizes and extensions, trailers) may be at most
+    `MAX_HEAD_BYTES` more than its body so far. Counted a read at a time, from the first
+    read that starts inside the request, so a request may run one read longer, never
+    shorter. Trailers are read and dropped (PEP 3333 has no place for them)."""
 
     def __init__(self) -> None:
         self.events: collections.deque = collections.deque()
         self._parser = httptools.HttpRequestParser(self)
         self._target = b""
         self._headers: list[tuple[bytes, bytes]] = []
-        self._in_head = True
-        self._head_bytes = 0
+        self._in_head = True  # or between requests, which is where a head starts
+        self._overhead = 0  # bytes read of the request in hand, less its body
+        self._body = 0
 
     def feed(self, data: bytes) -> None:
-        """Parse `data`. A head still incomplete once more than `MAX_HEAD_BYTES` have been
-        read while it was awaited is refused (431): counted from the first read that starts
-        inside it, so a head that begins after another request's body may run one read
-        longer, never shorter."""
-        if self._in_head:
-            self._head_bytes += len(data)
+        """Parse `data` into events."""
+        self._overhead += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -220,36 +225,67 @@ class _Parser:
         except httptools.HttpParserError:
             self.events.append(_Refusal(400, "Bad Request"))
         else:
-            if self._in_head and self._head_bytes > MAX_HEAD_BYTES:
-                self.events.append(_Refusal(431, _REASONS[431]))
+            if self._overhead > MAX_HEAD_BYTES + self._body:
+                status = 431 if self._in_head else 400
+                # Lingering, as after a 413: a client still sending sees the answer.
+                self.events.append(_Refusal(status, _REASONS[status], linger=True))
 
     # httptools' callbacks
+    def on_message_begin(self) -> None:
+        self._target, self._headers, self._in_head = b"", [], True
+
     def on_url(self, url: bytes) -> None:
         self._target += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
+        if self._in_head:  # not a trailer
+            self._headers.append((name.lower(), value.strip(b" \t")))
 
     def on_headers_complete(self) -> None:
-        parser = self._parser
-        version = parser.get_http_version()
-        self.events.append(
-            _Request(
-                parser.get_method().decode("ascii"),
-                self._target,
-                version,
-                self._headers,
-                version == "1.1" and parser.should_keep_alive(),
-            )
+        self._in_head = False
+        parser, headers = self._parser, self._headers
+        method, version = parser.get_method().decode("ascii"), parser.get_http_version()
+        request = _Request(
+            method,
+            self._target,
+            version,
+            headers,
+            version == "1.1" and parser.should_keep_alive() and not parser.should_upgrade(),
         )
-        self._target, self._headers, self._in_head = b"", [], False
+        refusal = _refusal_of(request, parser.should_upgrade())
+        if refusal is not None:
+            refusal.method, refusal.path = method, _path(self._target)
+        self.events.append(refusal or request)
 
     def on_body(self, body: bytes) -> None:
+        self._overhead -= len(body)
+        self._body += len(body)
         self.events.append(body)
 
     def on_message_complete(self) -> None:
         self.events.append(_END)
-        self._in_head, self._head_bytes = True, 0
+        self._in_head, self._overhead, self._body = True, 0, 0
+
+
+def _refusal_of(request: _Request, upgrade: bool) -> _Refusal | None:
+    """Why a well-formed request is still refused (a JSON 4xx), or None: an HTTP/1.1
+    request without exactly one Host, any with more than one (RFC 9112 3.2); CONNECT; an
+    Upgrade request with a body (llhttp hands the body to the new protocol, which is not
+    spoken here)."""
+    hosts = sum(name == b"host" for name, _ in request.headers)
+    if hosts > 1 or (request.version == "1.1" and hosts == 0):
+        return _Refusal(400, "Bad Request")
+    if request.method == "CONNECT":
+        return _Refusal(405, "Method Not Allowed")
+    framing = {b"content-length", b"transfer-encoding"}
+    if upgrade and any(name in framing and value != b"0" for name, value in request.headers):
+        return _Refusal(400, "Bad Request")
+    return None
+
+
+def _path(target: bytes) -> str:
+    """The path of a request target, for the access log."""
+    return target.decode("latin-1").partition("?")[0]
 
 
 class _Connection:
@@ -271,8 +307,7 @@ class _Connection:
             try:
                 keep_alive = await self._answer(request)
             except _Refusal as refusal:
-                refusal.method = request.method
-                refusal.path = request.target.decode("latin-1").partition("?")[0]
+                refusal.method, refusal.path = request.method, _path(request.target)
                 raise
             finally:
                 self._server.answering.discard(task)
@@ -344,7 +379,12 @@ class _Connection:
             self._writer.write(b"".join(out))
             out = []
             await _within(self._writer.drain(), self._limits.timeout)
-            pieces, done = await self._server.next_pieces(more)
+            try:
+                pieces, done = await self._server.next_pieces(more)
+            except Exception:
+                # Too late for a 500: closing without the end of the answer tells the client.
+                logger.exception("The app failed during its answer to %s", request.target[:200])
+                raise ConnectionAbortedError from None
         # The head and a one-piece answer (any JSON answer) leave in one send.
         out.append(framing.end())
         self._writer.write(b"".join(out))
@@ -361,35 +401,52 @@ def _expects_continue(request: _Request) -> bool:
 
 class _Framing:
     """How an answer's body is delimited: by the app's Content-Length, chunked when it gives
-    none (HTTP/1.1), or by closing the connection (HTTP/1.0); none for HEAD, 1xx, 204 and
-    304 (RFC 9112 6.3). `complete` is false when the app's body did not match its
-    Content-Length: the connection is then closed, as the client cannot tell the end."""
+    none (HTTP/1.1), or by closing the connection (HTTP/1.0); none for HEAD, 204 and 304
+    (RFC 9112 6.3). The app's body is cut at its Content-Length; `complete` is false when
+    the two did not match, and the connection is then closed, as the client cannot tell
+    where the answer ends. An answer the framing cannot carry (a 1xx status, the app's own
+    Transfer-Encoding, a Content-Length that is not one number) is the app's fault: a 500."""
 
     def __init__(self, request: _Request, status: str, headers: list) -> None:
         code = int(status[:3])
-        self.bodiless = request.method == "HEAD" or code < 200 or code in (204, 304)
-        declared = next((v for n, v in headers if n.lower() == "content-length"), None)
-        self.length = int(declared) if declared is not None else None
+        lengths = [value for name, value in headers if name.lower() == "content-length"]
+        framed = any(name.lower() == "transfer-encoding" for name, _ in headers)
+        if code < 200 or framed or len(lengths) > 1 or not all(map(_DIGITS.fullmatch, lengths)):
+            logger.error("The app's answer cannot be framed: %s %r", status, headers)
+            raise _Refusal(500, "Internal Server Error")
+        self.bodiless = request.method == "HEAD" or code in (204, 304)
+        self.length = int(lengths[0]) if lengths else None
         self.chunked = self.length is None and not self.bodiless and request.version == "1.1"
         self.keep_alive = request.keep_alive and (
             self.bodiless or self.chunked or self.length is not None
         )
         self._sent = 0
+        self._cut = False
 
     def pieces(self, pieces: list[bytes]) -> list[bytes]:
         if self.bodiless:
             return []
-        self._sent += sum(len(piece) for piece in pieces)
+        if self.length is not None:
+            pieces = [self._within_length(piece) for piece in pieces]
         if not self.chunked:
             return pieces
         return [b"%x\r\n%b\r\n" % (len(piece), piece) for piece in pieces if piece]
+
+    def _within_length(self, piece: bytes) -> bytes:
+        assert self.length is not None
+        room = self.length - self._sent
+        self._cut |= len(piece) > room
+        piece = piece[: max(room, 0)]
+        self._sent += len(piece)
+        return piece
 
     def end(self) -> bytes:
         return b"0\r\n\r\n" if self.chunked else b""
 
     @property
     def complete(self) -> bool:
-        return self.length is None or self.bodiless or self._sent == self.length
+        whole = self.length is None or self.bodiless or self._sent == self.length
+        return whole and not self._cut
 
 
 def _head(status: str, headers: list, framing: _Framing, keep_alive: bool) -> bytes:
@@ -410,9 +467,10 @@ def _head(status: str, headers: list, framing: _Framing, keep_alive: bool) -> by
 
 # A header name (RFC 9110 5.1, 5.6.2).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_DIGITS = re.compile(r"[0-9]+")
 
 
-_REASONS = {400: "Bad Request", 431: "Request Header Fields Too Large", 501: "Not Implemented"}
+_REASONS = {400: "Bad Request", 431: "Request Header Fields Too Large"}
 
 
 @functools.lru_cache(maxsize=2)
