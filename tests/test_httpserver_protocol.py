@@ -29,6 +29,26 @@ def _failing_midway():
     raise RuntimeError("the app's answer broke off")
 
 
+PULLED: list[int] = []
+
+
+def _endless():
+    """Pieces for ever, each counted in PULLED."""
+    while True:
+        PULLED.append(1)
+        yield BODY
+
+
+class _FailingToClose:
+    """A streamed answer (over one batch) whose close() raises."""
+
+    def __iter__(self):
+        return iter([b"y" * 300_000])
+
+    def close(self) -> None:
+        raise RuntimeError("the app could not close")
+
+
 # Path -> (status, headers, body): answers the app gets right, then ones it gets wrong.
 ANSWERS = {
     "/length": ("200 OK", [("Content-Length", str(len(BODY)))], [BODY]),
@@ -39,7 +59,14 @@ ANSWERS = {
     "/own-framing": ("200 OK", [("Transfer-Encoding", "chunked")], [BODY]),
     "/bad-length": ("200 OK", [("Content-Length", "x")], [BODY]),
     "/informational": ("103 Early Hints", [], []),
+    "/bad-status": ("abc", [], []),
+    "/status-injection": ("200 OK\r\nSet-Cookie: injected", [], []),
+    "/number-length": ("200 OK", [("Content-Length", 2)], [b"no"]),
+    "/own-connection": ("200 OK", [("Connection", "keep-alive")], [BODY]),
+    "/text-body": ("200 OK", [], ["text, not bytes"]),
     "/fails-midway": ("200 OK", [], _failing_midway),
+    "/long-endless": ("200 OK", [("Content-Length", "5")], _endless),
+    "/fails-to-close": ("200 OK", [], _FailingToClose),
 }
 
 
@@ -194,7 +221,20 @@ def test_an_answer_longer_than_its_length_is_cut_there_and_the_connection_closed
     assert b"\r\nConnection: close\r\n" not in received  # decided after the head was sent
 
 
-@pytest.mark.parametrize("path", ["/bad-header", "/own-framing", "/bad-length", "/informational"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/bad-header",
+        "/own-framing",
+        "/bad-length",
+        "/informational",
+        "/bad-status",
+        "/status-injection",
+        "/number-length",
+        "/own-connection",
+        "/text-body",
+    ],
+)
 def test_an_answer_the_server_cannot_frame_is_a_500_and_goes_nowhere(server, path, caplog):
     received = _exchange(server.port, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     assert received.startswith(b"HTTP/1.1 500 ") and received.count(b"HTTP/1.1") == 1
@@ -221,3 +261,54 @@ def test_a_head_just_under_the_limit_is_served(server):
         + b"\r\nConnection: close\r\n\r\n",
     )
     assert received.startswith(b"HTTP/1.1 200 OK\r\n") and received.endswith(BODY)
+
+
+def test_a_cut_answer_stops_asking_the_app_for_more(server):
+    PULLED.clear()
+    received = _exchange(server.port, b"GET /long-endless HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert received.endswith(b"\r\n\r\n" + BODY[:5])
+    assert len(PULLED) < 100_000  # one batch at most, not for ever
+
+
+def test_an_app_failing_to_close_its_answer_ends_the_connection_after_it(server, caplog):
+    received = _exchange(server.port, b"GET /fails-to-close HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert received.endswith(b"y" * 1000 + b"\r\n0\r\n\r\n")  # the answer went out whole
+    assert "The app failed to close its answer" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "head, status",
+    [
+        (b"GET /a HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        (b"GET /a\r\n\r\n", 505),  # HTTP/0.9
+        (b"GET /a HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+        (b"GET /a HTTP/1.1\r\nHost: a, b\r\n\r\n", 400),
+        (b"GET /a HTTP/1.1\r\nHost: a@b\r\n\r\n", 400),
+    ],
+    ids=["http/2.0", "http/0.9", "space in host", "two hosts in one", "userinfo in host"],
+)
+def test_versions_and_hosts_the_server_does_not_serve(server, head, status):
+    assert_json_error(Answer.from_raw(_exchange(server.port, head)), status)
+
+
+def test_a_trailer_as_large_as_the_body_is_refused(server):
+    """Bounded on its own, not only against the body (httptools holds a field in memory)."""
+    body = b"%x\r\n%b\r\n" % (200_000, b"b" * 200_000)
+    trailer = b"0\r\nX-T: " + b"t" * 200_000 + b"\r\n\r\n"
+    assert_json_error(Answer.from_raw(_exchange(server.port, _CHUNKED + body + trailer)), 400)
+
+
+def test_a_head_near_the_limit_before_a_chunked_body_is_served(server):
+    """As requests sends it: the head, then each chunk's size line on its own."""
+    padding = b"a" * (httpserver.MAX_HEAD_BYTES - 200)
+    head = _CHUNKED.replace(
+        b"\r\n\r\n", b"\r\nConnection: close\r\nX-Pad: " + padding + b"\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for piece in [head, b"2000\r\n", b"c" * 0x2000, b"\r\n", b"0\r\n\r\n"]:
+            sock.sendall(piece)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n"), received[:200]

@@ -162,6 +162,8 @@ class HTTPServer:
             await _refuse(self.limits, reader, writer, refusal)
         except (ConnectionError, TimeoutError, asyncio.CancelledError):
             pass  # the client went, fell silent, or the server is stopping
+        except Exception:
+            logger.exception("Connection ended by an error of the server's")
         finally:
             self._connections.discard(task)
             writer.close()
@@ -176,8 +178,13 @@ class HTTPServer:
 
     async def close_answer(self, iterator: Iterator | None) -> None:
         close = getattr(iterator, "close", None)
-        if close is not None:
+        if close is None:
+            return
+        try:
             await self._threads.submit(close)
+        except Exception:
+            logger.exception("The app failed to close its answer")
+            raise ConnectionAbortedError from None  # its state is unknown: start afresh
 
 
 @dataclass
@@ -200,11 +207,13 @@ class _Parser:
     (bytes), `_END`; then the next request's. Malformed input becomes a `_Refusal` after the
     events before it, so the requests in front of it are answered first.
 
-    What llhttp does not bound is bounded here: the bytes of a request that are not its
-    body (request line, headers, chunk sizes and extensions, trailers) may be at most
-    `MAX_HEAD_BYTES` more than its body so far. Counted a read at a time, from the first
-    read that starts inside the request, so a request may run one read longer, never
-    shorter. Trailers are read and dropped (PEP 3333 has no place for them)."""
+    What llhttp does not bound is bounded here, by two counts of the bytes read: at most
+    `MAX_HEAD_BYTES` without progress (a head complete, a piece of body), which bounds a
+    head, trailers and a chunk's size line each; and, once a body has begun, the bytes of a
+    request that are not body (chunk sizes and extensions) at most `MAX_HEAD_BYTES` more
+    than its body. Counted a read at a time, so a limit may be passed by up to two reads
+    before it is noticed, never refused early.
+    Trailers are read and dropped (PEP 3333 has no place for them)."""
 
     def __init__(self) -> None:
         self.events: collections.deque = collections.deque()
@@ -212,11 +221,13 @@ class _Parser:
         self._target = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._in_head = True  # or between requests, which is where a head starts
+        self._stalled = 0  # bytes read since the last head or body piece
         self._overhead = 0  # bytes read of the request in hand, less its body
         self._body = 0
 
     def feed(self, data: bytes) -> None:
         """Parse `data` into events."""
+        self._stalled += len(data)
         self._overhead += len(data)
         try:
             self._parser.feed_data(data)
@@ -225,7 +236,8 @@ class _Parser:
         except httptools.HttpParserError:
             self.events.append(_Refusal(400, "Bad Request"))
         else:
-            if self._overhead > MAX_HEAD_BYTES + self._body:
+            framing = self._body and self._overhead > MAX_HEAD_BYTES + self._body
+            if framing or self._stalled > MAX_HEAD_BYTES:
                 status = 431 if self._in_head else 400
                 # Lingering, as after a 413: a client still sending sees the answer.
                 self.events.append(_Refusal(status, _REASONS[status], linger=True))
@@ -242,7 +254,7 @@ class _Parser:
             self._headers.append((name.lower(), value.strip(b" \t")))
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
+        self._in_head, self._stalled = False, 0
         parser, headers = self._parser, self._headers
         method, version = parser.get_method().decode("ascii"), parser.get_http_version()
         request = _Request(
@@ -258,22 +270,26 @@ class _Parser:
         self.events.append(refusal or request)
 
     def on_body(self, body: bytes) -> None:
+        self._stalled = 0
         self._overhead -= len(body)
         self._body += len(body)
         self.events.append(body)
 
     def on_message_complete(self) -> None:
         self.events.append(_END)
-        self._in_head, self._overhead, self._body = True, 0, 0
+        self._in_head, self._stalled, self._overhead, self._body = True, 0, 0, 0
 
 
 def _refusal_of(request: _Request, upgrade: bool) -> _Refusal | None:
-    """Why a well-formed request is still refused (a JSON 4xx), or None: an HTTP/1.1
-    request without exactly one Host, any with more than one (RFC 9112 3.2); CONNECT; an
-    Upgrade request with a body (llhttp hands the body to the new protocol, which is not
-    spoken here)."""
-    hosts = sum(name == b"host" for name, _ in request.headers)
-    if hosts > 1 or (request.version == "1.1" and hosts == 0):
+    """Why a well-formed request is still refused (a JSON 4xx or 505), or None: a version
+    other than HTTP/1.0 and 1.1; an HTTP/1.1 request without exactly one Host, any with more
+    than one or with one that is no host[:port] (RFC 9112 3.2); CONNECT; an Upgrade request
+    with a body (llhttp hands the body to the new protocol, which is not spoken here)."""
+    if request.version not in ("1.0", "1.1"):
+        return _Refusal(505, "HTTP Version Not Supported")
+    hosts = [value for name, value in request.headers if name == b"host"]
+    valid = all(_HOST.fullmatch(host) for host in hosts)
+    if len(hosts) > 1 or not valid or (request.version == "1.1" and not hosts):
         return _Refusal(400, "Bad Request")
     if request.method == "CONNECT":
         return _Refusal(405, "Method Not Allowed")
@@ -374,7 +390,7 @@ class _Connection:
         done = more is None
         while True:
             out += framing.pieces(pieces)
-            if done:
+            if done or framing.cut:
                 break
             self._writer.write(b"".join(out))
             out = []
@@ -404,16 +420,15 @@ class _Framing:
     none (HTTP/1.1), or by closing the connection (HTTP/1.0); none for HEAD, 204 and 304
     (RFC 9112 6.3). The app's body is cut at its Content-Length; `complete` is false when
     the two did not match, and the connection is then closed, as the client cannot tell
-    where the answer ends. An answer the framing cannot carry (a 1xx status, the app's own
-    Transfer-Encoding, a Content-Length that is not one number) is the app's fault: a 500."""
+    where the answer ends. An answer that cannot be sent as it is (`_sendable`) is the app's
+    fault: a logged 500."""
 
     def __init__(self, request: _Request, status: str, headers: list) -> None:
+        if not _sendable(status, headers):
+            logger.error("The app's answer cannot be sent: %r %r", status, headers)
+            raise _Refusal(500, "Internal Server Error")
         code = int(status[:3])
         lengths = [value for name, value in headers if name.lower() == "content-length"]
-        framed = any(name.lower() == "transfer-encoding" for name, _ in headers)
-        if code < 200 or framed or len(lengths) > 1 or not all(map(_DIGITS.fullmatch, lengths)):
-            logger.error("The app's answer cannot be framed: %s %r", status, headers)
-            raise _Refusal(500, "Internal Server Error")
         self.bodiless = request.method == "HEAD" or code in (204, 304)
         self.length = int(lengths[0]) if lengths else None
         self.chunked = self.length is None and not self.bodiless and request.version == "1.1"
@@ -444,18 +459,37 @@ class _Framing:
         return b"0\r\n\r\n" if self.chunked else b""
 
     @property
+    def cut(self) -> bool:
+        """Whether the app gave more than its Content-Length (the rest is not asked for)."""
+        return self._cut
+
+    @property
     def complete(self) -> bool:
         whole = self.length is None or self.bodiless or self._sent == self.length
         return whole and not self._cut
+
+
+def _sendable(status: Any, headers: Any) -> bool:
+    """Whether the app's status and headers can go on the wire as they are: a final status
+    (2xx-5xx, one line), text headers with token names and no line break in a value, at
+    most one Content-Length of digits, and no hop-by-hop header of the server's
+    (Transfer-Encoding, Connection: PEP 3333)."""
+    if not isinstance(status, str) or not _STATUS.fullmatch(status):
+        return False
+    for name, value in headers:
+        text = isinstance(name, str) and isinstance(value, str)
+        if not text or not _TOKEN.fullmatch(name) or "\r" in value or "\n" in value:
+            return False
+    names = [name.lower() for name, _ in headers]
+    lengths = [value for name, value in headers if name.lower() == "content-length"]
+    hop_by_hop = "transfer-encoding" in names or "connection" in names
+    return not hop_by_hop and len(lengths) <= 1 and all(map(_DIGITS.fullmatch, lengths))
 
 
 def _head(status: str, headers: list, framing: _Framing, keep_alive: bool) -> bytes:
     """The status line and headers (the app's, Date and Server, and the framing's)."""
     lines = [f"HTTP/1.1 {status}\r\n"]
     for name, value in [*headers, *_standard_headers()]:
-        if not _TOKEN.fullmatch(name) or "\r" in value or "\n" in value:
-            logger.error("The app gave a malformed header: %r", name)
-            raise _Refusal(500, "Internal Server Error")
         lines.append(f"{name}: {value}\r\n")
     if framing.chunked:
         lines.append("Transfer-Encoding: chunked\r\n")
@@ -468,6 +502,10 @@ def _head(status: str, headers: list, framing: _Framing, keep_alive: bool) -> by
 # A header name (RFC 9110 5.1, 5.6.2).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _DIGITS = re.compile(r"[0-9]+")
+# A final status line's text (RFC 9110 15): three digits, a reason without line breaks.
+_STATUS = re.compile(r"[2-5][0-9]{2} [^\r\n]*")
+# A Host header's value: a name, an IPv4 or a bracketed IPv6 address, and a port (RFC 3986).
+_HOST = re.compile(rb"[A-Za-z0-9\-._~%!$&'()*+;=]*(:[0-9]*)?|\[[0-9A-Fa-f:.]+\](:[0-9]*)?")
 
 
 _REASONS = {400: "Bad Request", 431: "Request Header Fields Too Large"}
@@ -596,6 +634,8 @@ def _take(iterator: Iterator) -> tuple[list[bytes], bool]:
     """The next pieces of an answer, up to about `_BATCH_BYTES`; True if none are left."""
     pieces, size = [], 0
     for piece in iterator:
+        if not isinstance(piece, bytes):  # PEP 3333: bytes only
+            raise TypeError(f"The app gave a {type(piece).__name__} to send, not bytes")
         pieces.append(piece)
         size += len(piece)
         if size >= _BATCH_BYTES:
