@@ -386,7 +386,7 @@ class _Connection:
         another request."""
         framing = _Framing(request, status, headers)
         keep_alive = framing.keep_alive and not self._server.stopping
-        out = [_head(status, headers, framing, keep_alive)]
+        out = [_head(status, headers, chunked=framing.chunked, keep_alive=keep_alive)]
         done = more is None
         while True:
             out += framing.pieces(pieces)
@@ -486,12 +486,12 @@ def _sendable(status: Any, headers: Any) -> bool:
     return not hop_by_hop and len(lengths) <= 1 and all(map(_DIGITS.fullmatch, lengths))
 
 
-def _head(status: str, headers: list, framing: _Framing, keep_alive: bool) -> bytes:
-    """The status line and headers (the app's, Date and Server, and the framing's)."""
+def _head(status: str, headers: list, chunked: bool, keep_alive: bool) -> bytes:
+    """The status line and headers: the answer's, Date and Server, and the framing's."""
     lines = [f"HTTP/1.1 {status}\r\n"]
     for name, value in [*headers, *_standard_headers()]:
         lines.append(f"{name}: {value}\r\n")
-    if framing.chunked:
+    if chunked:
         lines.append("Transfer-Encoding: chunked\r\n")
     if not keep_alive:
         lines.append("Connection: close\r\n")
@@ -531,15 +531,11 @@ async def _refuse(limits: Limits, reader, writer, refusal: _Refusal) -> None:
         ("Content-Type", "application/json"),
         ("Access-Control-Allow-Origin", "*"),
         ("Content-Length", str(len(body))),
-        ("Connection", "close"),
-        *_standard_headers(),
     ]
-    head = f"HTTP/1.1 {refusal.status} {refusal.reason}\r\n" + "".join(
-        f"{name}: {value}\r\n" for name, value in headers
-    )
+    head = _head(f"{refusal.status} {refusal.reason}", headers, chunked=False, keep_alive=False)
     limits.log(refusal.method, refusal.path, refusal.status, 0.0, len(body))
     with contextlib.suppress(ConnectionError, TimeoutError):
-        writer.write(head.encode("latin-1") + b"\r\n" + body)
+        writer.write(head + body)
         await _within(writer.drain(), limits.timeout)
         if refusal.linger and writer.can_write_eof():
             writer.write_eof()
