@@ -21,6 +21,7 @@ from typing import Any
 import hypothesis
 import pytest
 from loopback_servers import PUBLIC_IP, PUBLIC_NAME
+from squeezenet_support import CONTRIB_DIR
 
 from modelhubapi import ModelHubRESTAPI
 from modelhubapi.safety import urls
@@ -35,7 +36,6 @@ hypothesis.settings.load_profile("ci" if os.environ.get("CI") else "explore")
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 MOCKMODELS_DIR = os.path.join(TESTS_DIR, "mockmodels")
-CONTRIB_DIR = os.path.join(os.path.dirname(TESTS_DIR), "contrib_src")
 if CONTRIB_DIR not in sys.path:
     sys.path.insert(0, CONTRIB_DIR)
 

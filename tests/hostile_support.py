@@ -109,8 +109,7 @@ def serve_squeezenet(tmp_path_factory, threads: int = 8, **settings: Any) -> Ite
         webservice.BackgroundServer(rest_api.app, threads=threads, settings=chosen) as server,
         requests.Session() as session,
     ):
-        port = int(server.url.rsplit(":", 1)[1])
-        yield Service(server.url, port, rest_api, working, session)
+        yield Service(server.url, server.port, rest_api, working, session)
 
 
 class Answer:

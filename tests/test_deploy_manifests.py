@@ -15,8 +15,10 @@ import re
 import kubernetes_validate
 import pytest
 import yaml
+from squeezenet_support import REPO_DIR
 
-REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from modelhubapi.webservice import DRAIN_SECONDS
+
 KUBERNETES_DIR = os.path.join(REPO_DIR, "deploy", "kubernetes")
 BASE_DIR = os.path.join(KUBERNETES_DIR, "base")
 OVERLAY_DIR = os.path.join(KUBERNETES_DIR, "overlays", "array-outputs")
@@ -24,8 +26,6 @@ INGRESS_EXAMPLE = os.path.join(KUBERNETES_DIR, "ingress-example.yaml")
 # The oldest release with the preStop `sleep` action generally available.
 KUBERNETES_VERSION = "1.34.0"
 IMAGE = "squeezenet-modelhub-serve"
-# What the server does on SIGTERM (webservice.py, README): finishes its requests within 6 s.
-DRAIN_SECONDS = 6
 # Peak resident memory of one server under load, measured by `python -m deploy.capacity`.
 PEAK_RSS_MIB = 212
 MEMORY_BACKED = ("/working", "/output")

@@ -14,8 +14,8 @@ import sys
 import pytest
 from squeezenet_support import (
     CONTRIB_DIR,
-    REPO_DIR,
     ensure_built,
+    external_files,
     fetched_package,
     subprocess_env,
 )
@@ -107,9 +107,7 @@ def test_the_model_built_in_memory_is_the_init_steps_file(variant):
 
 
 def test_the_package_pins_the_weights_init_json_pins():
-    with open(os.path.join(REPO_DIR, "init", "init.json"), encoding="utf-8") as handle:
-        entries = json.load(handle)["external_contrib_files"]
-    pinned = {os.path.basename(e["dest_file_path"]): e["sha256"] for e in entries}
+    pinned = {os.path.basename(e["dest_file_path"]): e["sha256"] for e in external_files()}
     assert pinned["compressed_SqueezeNet.net"] == modelfiles.WEIGHTS_SHA256
 
 

@@ -36,7 +36,7 @@ from .settings import Settings
 
 logger = logging.getLogger(__name__)
 # How long SIGTERM waits for the requests already received (`docker stop` waits 10 s).
-_DRAIN_SECONDS = 6.0
+DRAIN_SECONDS = 6.0
 # How long a refused body is read and thrown away before the connection is closed.
 _LINGER_SECONDS = 10.0
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -78,7 +78,7 @@ def start(
 def _stop_gently_on_sigterm(draining: Draining, server: HTTPServer) -> None:
     """On SIGTERM (`docker stop`, which sends SIGKILL 10 s later) start draining (see
     `lifecycle`): /api/ready answers 503 at once, new requests a quick 503, and once the
-    requests inside the app are answered (or `_DRAIN_SECONDS` have passed) the server loop
+    requests inside the app are answered (or `DRAIN_SECONDS` have passed) the server loop
     ends, so the process exits normally, removing its files. A second SIGTERM ends it at
     once, still removing them.
 
@@ -97,8 +97,8 @@ def _stop_gently_on_sigterm(draining: Draining, server: HTTPServer) -> None:
 
 
 def _drain_then_stop(draining: Draining, server: HTTPServer) -> None:
-    if not draining.wait_quiet(_DRAIN_SECONDS):
-        logger.warning("Requests still running after %.0f s; stopping all the same", _DRAIN_SECONDS)
+    if not draining.wait_quiet(DRAIN_SECONDS):
+        logger.warning("Requests still running after %.0f s; stopping all the same", DRAIN_SECONDS)
     server.stop(grace=0)
 
 
