@@ -68,7 +68,9 @@ def _row_blocks(image: Image.Image) -> Iterator[tuple[int, np.ndarray]]:
 def _wide_grey_to_l(image: Image.Image) -> Image.Image:
     """8-bit grey from 16/32-bit or float grey, a block of rows at a time: a 40 MP picture
     needs 1 byte per pixel more than its own pixels, not three float64 copies of them."""
-    peak = max((float(values.max(initial=0.0)) for _, values in _row_blocks(image)), default=0)
+    fixed = image.mode.startswith("I;16")  # its white is the type's: no pass for the peak
+    blocks = [] if fixed else _row_blocks(image)
+    peak = max((float(values.max(initial=0.0)) for _, values in blocks), default=0)
     scale = 255.0 / _nominal_range(image.mode, peak)
     grey = np.empty((image.height, image.width), dtype=np.uint8)
     for top, values in _row_blocks(image):
