@@ -16,14 +16,12 @@ import uvicorn
 from fastapi import FastAPI, UploadFile
 from fastapi.responses import JSONResponse
 
+from benchmarks.harness import CONTRIB_DIR
 from inference import Model
 from modelhubapi import ModelHubAPI
 from modelhubapi.safety import files
 from modelhubapi.safety.errors import InputError
 
-CONTRIB_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "contrib_src"
-)
 api = ModelHubAPI(Model(), CONTRIB_DIR)
 app = FastAPI()
 

@@ -49,10 +49,9 @@ from benchmarks.harness import CONTRIB_DIR, REPO_DIR, Cell, Server, Work, run_ro
 from benchmarks.report import machine, print_report, ratios
 from modelhubapi import ModelHubAPI
 from modelhubapi.settings import Settings
-from squeezenet.modelfiles import model_path
+from squeezenet.modelfiles import VARIANTS, model_path
 
 SAMPLE_DIR = os.path.join(CONTRIB_DIR, "sample_data")
-VARIANTS = ("fp32", "int8", "compact")
 ARTIFACT = os.path.join(REPO_DIR, "artifacts", "bench.json")
 
 
