@@ -10,7 +10,7 @@ import io
 import select
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -88,13 +88,26 @@ def _pipe(client: socket.socket, upstream: socket.socket) -> None:
 
 
 @pytest.fixture
-def proxy(monkeypatch) -> Iterator[Proxy]:
-    server = Proxy()
-    monkeypatch.setenv("http_proxy", server.url)
-    monkeypatch.delenv("no_proxy", raising=False)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    yield server
-    server.close()
+def use_proxy(monkeypatch) -> Iterator[Callable[..., Proxy]]:
+    """`use_proxy(scheme, tunnel_to=...)`: a `Proxy` the environment names for `scheme`
+    URLs, with no host exempted (either spelling of no_proxy); closed after the test."""
+    made: list[Proxy] = []
+
+    def use(scheme: str, tunnel_to: tuple[str, int] | None = None) -> Proxy:
+        made.append(Proxy(tunnel_to))
+        monkeypatch.setenv(f"{scheme}_proxy", made[-1].url)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        return made[-1]
+
+    yield use
+    for proxy in made:
+        proxy.close()
+
+
+@pytest.fixture
+def proxy(use_proxy) -> Proxy:
+    return use_proxy("http")
 
 
 def test_a_trusted_http_download_goes_through_the_proxy(proxy):
@@ -125,23 +138,13 @@ def tls_server(tmp_path, monkeypatch) -> Iterator[tuple[str, int]]:
         yield ("127.0.0.1", server.port)
 
 
-def test_a_trusted_https_download_tunnels_through_the_proxy(tls_server, monkeypatch):
-    proxy = Proxy(tunnel_to=tls_server)
-    monkeypatch.setenv("https_proxy", proxy.url)
-    monkeypatch.delenv("no_proxy", raising=False)
-    try:
-        assert fetch(f"https://{HOST}/weights.bin", TRUSTED) == BODY
-    finally:
-        proxy.close()
+def test_a_trusted_https_download_tunnels_through_the_proxy(tls_server, use_proxy):
+    proxy = use_proxy("https", tunnel_to=tls_server)
+    assert fetch(f"https://{HOST}/weights.bin", TRUSTED) == BODY
     assert proxy.lines == [f"CONNECT {HOST}:443 HTTP/1.1"]
 
 
-def test_a_refused_tunnel_is_a_network_error(monkeypatch):
-    proxy = Proxy(tunnel_to=None)
-    monkeypatch.setenv("https_proxy", proxy.url)
-    monkeypatch.delenv("no_proxy", raising=False)
-    try:
-        with pytest.raises(ConnectionError, match="HTTP 403"):
-            fetch(f"https://{HOST}/weights.bin", TRUSTED)
-    finally:
-        proxy.close()
+def test_a_refused_tunnel_is_a_network_error(use_proxy):
+    use_proxy("https", tunnel_to=None)
+    with pytest.raises(ConnectionError, match="HTTP 403"):
+        fetch(f"https://{HOST}/weights.bin", TRUSTED)
