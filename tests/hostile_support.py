@@ -9,7 +9,6 @@ working folder, patch its DNS lookup, and swap its model for one that fails.
 
 from __future__ import annotations
 
-import functools
 import http.client
 import io
 import json
@@ -26,6 +25,7 @@ from typing import Any
 import requests
 import squeezenet_support
 from PIL import Image
+from squeezenet_support import squeezenet_model
 
 from modelhubapi import ModelHubRESTAPI, webservice
 from modelhubapi.settings import Settings
@@ -82,15 +82,6 @@ class Service:
     def assert_clean(self) -> None:
         """Nothing of any request is left in the working folder."""
         assert os.listdir(self.working_folder) == []
-
-
-@functools.cache
-def squeezenet_model() -> Any:
-    """The real SqueezeNet model, loaded once per test session (it is thread-safe)."""
-    squeezenet_support.ensure_built()
-    from inference import Model
-
-    return Model()
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 
@@ -81,6 +82,15 @@ def ensure_built() -> str:
 
     build.main(VARIANTS)
     return CONTRIB_DIR
+
+
+@functools.cache
+def squeezenet_model() -> Any:
+    """The real SqueezeNet model, loaded once per test session (it is thread-safe)."""
+    ensure_built()
+    from inference import Model
+
+    return Model()
 
 
 SERVING = re.compile(r"Serving on http://127\.0\.0\.1:(\d+)")

@@ -19,11 +19,11 @@ from hostile_support import (
     encode,
     photo,
     serve_squeezenet,
-    squeezenet_model,
 )
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
+from squeezenet_support import squeezenet_model
 
 from modelhubapi import ModelHubRESTAPI
 from modelhubapi.settings import Settings

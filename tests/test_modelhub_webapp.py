@@ -13,7 +13,7 @@ import json
 
 import pytest
 from modelhub_readme import END_MARKER, README_PATH, load_config, readme_head
-from squeezenet_support import CONTRIB_DIR, ensure_built, reference_file
+from squeezenet_support import CONTRIB_DIR, reference_file, squeezenet_model
 
 from modelhubapi import ModelHubRESTAPI
 
@@ -53,10 +53,7 @@ LEGAL_FIELDS = [
 
 @pytest.fixture(scope="module")
 def client():
-    ensure_built()
-    from inference import Model
-
-    app = ModelHubRESTAPI(Model(), CONTRIB_DIR).app
+    app = ModelHubRESTAPI(squeezenet_model(), CONTRIB_DIR).app
     app.config["TESTING"] = True
     return app.test_client()
 

@@ -23,7 +23,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
-from squeezenet_support import ensure_built
+from squeezenet_support import CONTRIB_DIR, ensure_built, squeezenet_model
 
 from modelhubapi import ModelHubRESTAPI
 from modelhubapi.settings import Settings
@@ -70,10 +70,7 @@ def serve(model, package: str, tmp_path_factory, **settings: Any) -> Iterator[st
 @pytest.fixture(scope="module")
 def squeezenet() -> tuple[Any, str]:
     """The SqueezeNet model and its package folder."""
-    contrib_src = ensure_built()
-    from inference import Model
-
-    return Model(), contrib_src
+    return squeezenet_model(), CONTRIB_DIR
 
 
 @pytest.fixture(scope="module")
